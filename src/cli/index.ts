@@ -1,0 +1,66 @@
+/**
+ * The xasmap command line. This is the one place where errors become exit codes:
+ * XasmapError -> its exitCode (2 for bad input), usage errors -> 2, anything else -> 1.
+ */
+import { Command, CommanderError } from 'commander';
+import { XasmapError } from '../errors.js';
+import { VERSION } from '../version.js';
+import { type CliIo, processIo } from './io.js';
+import { runSimulate } from './simulate.js';
+import { runDataset } from './dataset.js';
+
+export function buildProgram(io: CliIo, setCode: (c: number) => void): Command {
+  const program = new Command();
+  program
+    .name('xasmap')
+    .description('L-edge XAS of 3d transition-metal ions: simulate, learn, map and fit')
+    .version(VERSION)
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.stdout(s), writeErr: (s) => io.stderr(s) })
+    .showHelpAfterError('(run with --help for usage)');
+
+  program
+    .command('simulate')
+    .description('compute spectra with the multiplet simulator (ground truth)')
+    .requiredOption('--ion <ion>', 'ion, e.g. Ni2+ (22 ions Ti2+..Ni4+)')
+    .requiredOption('--params <file>', 'JSON: one object or an array with Dq, Ds, Dt, S1, S2, T, sigmaG, Gamma1, Gamma2')
+    .option('--out <file>', 'write the JSON here instead of stdout')
+    .option('--sticks', 'also output the thermally weighted sticks [[w, intensity], ...]')
+    .option('--force', 'overwrite --out if it exists')
+    .action(async (opts) => setCode(await runSimulate(opts, io)));
+
+  program
+    .command('dataset')
+    .description('generate a training database (HDF5) of simulated spectra; resumable')
+    .requiredOption('--ion <ion>', 'ion, e.g. Fe2+')
+    .requiredOption('--count <n>', 'number of spectra')
+    .requiredOption('--out <file>', 'output HDF5 file')
+    .option('--seed <s>', 'random seed (integer)', '1')
+    .option('--workers <w>', 'worker threads (default: all cores)')
+    .option('--ranges <r>', 'parameter ranges: d4h | oh | c4v', 'd4h')
+    .option('--per-diag <k>', 'broadenings drawn per diagonalisation (see docs/formats.md)')
+    .option('--force', 'start over even if --out exists')
+    .action(async (opts) => setCode(await runDataset(opts, io)));
+
+  return program;
+}
+
+export async function main(argv: readonly string[], io: CliIo = processIo): Promise<number> {
+  let code = 0;
+  const program = buildProgram(io, (c) => (code = c));
+  try {
+    await program.parseAsync(argv as string[]);
+    return code;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
+      return 2;
+    }
+    if (e instanceof XasmapError) {
+      io.stderr(`xasmap: error: ${e.message}`);
+      return e.exitCode;
+    }
+    io.stderr(`xasmap: internal error: ${(e as Error).stack ?? String(e)}`);
+    return 1;
+  }
+}
