@@ -103,6 +103,14 @@ function time(fn) {
   return median(ts);
 }
 
+// Global warm-up so that every function is optimised before the first timed size.
+for (let r = 0; r < 20; r++) {
+  const a = randomSymmetric(40, r);
+  eigenProject(a, 40, randomBlock(40, K, r), K);
+  symmetricEigen(a, 40);
+  jacobiEigen(a, 40);
+}
+
 const fmt = (x, d) => (x === undefined ? '–' : x.toFixed(d));
 const rows = [];
 for (const n of SIZES) {

@@ -238,6 +238,49 @@ describe('symmetricEigen: analytic cases', () => {
     }
   });
 
+  it('Wilkinson W+ matrices (n = 21, 41): near-degenerate pairs, residual and orthogonality', () => {
+    for (const n of [21, 41]) {
+      const h = (n - 1) / 2;
+      const a = new Float64Array(n * n);
+      for (let i = 0; i < n; i++) {
+        a[i * n + i] = Math.abs(h - i);
+        if (i > 0) {
+          a[i * n + i - 1] = 1;
+          a[(i - 1) * n + i] = 1;
+        }
+      }
+      const res = checkDecomposition(a, n);
+      // the two largest eigenvalues agree to many digits (W21+: 10.746194182903...) but have orthogonal vectors
+      expect(res.values[n - 1]! - res.values[n - 2]!).toBeLessThan(1e-12);
+      if (n === 21) expect(Math.abs(res.values[20]! - 10.746194182903393)).toBeLessThan(1e-12);
+    }
+  });
+
+  it('block-diagonal matrix under a random permutation (tridiagonal form splits), n = 90', () => {
+    const n = 90;
+    const sizes = [40, 1, 30, 19];
+    const rnd = mulberry32(4242);
+    const perm = Array.from({ length: n }, (_, i) => i);
+    for (let i = n - 1; i > 0; i--) {
+      const j = Math.floor(rnd() * (i + 1));
+      [perm[i], perm[j]] = [perm[j]!, perm[i]!];
+    }
+    const a = new Float64Array(n * n);
+    let off = 0;
+    sizes.forEach((m, b) => {
+      const blk = randomSymmetric(m, 300 + b);
+      for (let i = 0; i < m; i++) {
+        for (let j = 0; j < m; j++) a[perm[off + i]! * n + perm[off + j]!] = blk[i * m + j]!;
+      }
+      off += m;
+    });
+    const res = checkDecomposition(a, n);
+    // spectrum = union of the block spectra
+    const want: number[] = [];
+    sizes.forEach((m, b) => want.push(...symmetricEigen(randomSymmetric(m, 300 + b), m).values));
+    expectValuesClose(res.values, want, 1e-13 * n);
+  });
+
   it('zero matrix and a matrix with huge/tiny scale', () => {
     const z = checkDecomposition(new Float64Array(25), 5);
     expect(Array.from(z.values)).toEqual([0, 0, 0, 0, 0]);
@@ -292,10 +335,9 @@ describe('eigenProject', () => {
         ]),
     },
   ];
-  for (const { name, n, make } of cases) {
-    it(`${name}: cluster sums of proj^2 match V^T v to 1e-10; sum_f proj^2 = |v|^2`, () => {
+  for (const { name, n, make } of cases) for (const k of [7, 40]) {
+    it(`${name}, k = ${k}: cluster sums of proj^2 match V^T v to 1e-10; sum_f proj^2 = |v|^2`, () => {
       const a = make();
-      const k = 7;
       const vs = randomBlock(n, k, 555 + n);
       const aCopy = a.slice();
       const vsCopy = vs.slice();
@@ -417,6 +459,36 @@ describe('building blocks', () => {
         if (i + 1 < n) tz += u[f * n + i + 1]!;
         expect(Math.abs(tz - d[f]! * u[f * n + i]!)).toBeLessThan(1e-13 * n);
       }
+    }
+  });
+
+  it('tql with k = 40 vectors (perfect-shift path) and k = 3: u[f] = z_f . u against analytic z_f', () => {
+    // T = tridiag(1, 0, 1), n = 25: d = 2 cos(m pi/(n+1)), z_m[i] = sqrt(2/(n+1)) sin((i+1) m pi/(n+1)).
+    const n = 25;
+    for (const k of [3, 40]) {
+      const d = new Float64Array(n);
+      const e = new Float64Array(n);
+      for (let i = 1; i < n; i++) e[i] = 1;
+      const u0 = randomBlock(n, k, 4000 + k);
+      const u = u0.slice();
+      tql(d, e, u, k);
+      const seen = new Set<number>();
+      for (let f = 0; f < n; f++) {
+        const m = Math.round((Math.acos(Math.max(-1, Math.min(1, d[f]! / 2))) * (n + 1)) / Math.PI);
+        expect(Math.abs(d[f]! - 2 * Math.cos((m * Math.PI) / (n + 1)))).toBeLessThan(1e-14 * n);
+        seen.add(m);
+        const z = Array.from({ length: n }, (_, i) => Math.sqrt(2 / (n + 1)) * Math.sin(((i + 1) * m * Math.PI) / (n + 1)));
+        let sign = 0;
+        for (let j = 0; j < k; j++) {
+          let want = 0;
+          for (let i = 0; i < n; i++) want += z[i]! * u0[i * k + j]!;
+          if (sign === 0 && Math.abs(want) > 0.1) sign = Math.sign(u[f * k + j]! * want);
+          expect(Math.abs(Math.abs(u[f * k + j]!) - Math.abs(want))).toBeLessThan(1e-12 * n);
+          if (sign !== 0) expect(Math.abs(u[f * k + j]! - sign * want)).toBeLessThan(1e-12 * n);
+        }
+        expect(sign).not.toBe(0);
+      }
+      expect(seen.size).toBe(n); // every eigenvalue found exactly once
     }
   });
 

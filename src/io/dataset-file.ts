@@ -186,6 +186,7 @@ export async function resumeDatasetFile(path: string, expect: DatasetMeta): Prom
   let f: H5File;
   try {
     checkHdf5File(abs);
+    repairEndOfAllocation(abs);
     f = openExisting(h5, abs, 'a');
   } catch (e) {
     throw asCorrupt(e);
@@ -542,6 +543,81 @@ function readRows(ds: H5Dataset, start: number, end: number, width: number, abs:
   return out;
 }
 
+/**
+ * After a writer is killed in the middle of a flush, the file can hold chunks
+ * and index entries past the end-of-allocation (EOA) address recorded in the
+ * superblock, which HDF5 writes last; HDF5 then refuses to touch them
+ * ('addr overflow'). A clean flush or close leaves EOF == EOA, so EOF > EOA
+ * means an unclean stop: raise EOA to EOF, as `h5clear --increment=0` does.
+ * Only version 2/3 superblocks with 8-byte addresses and a valid checksum are
+ * touched. Returns true if the file was changed.
+ */
+function repairEndOfAllocation(abs: string): boolean {
+  const fd = fs.openSync(abs, 'r+');
+  try {
+    const size = fs.fstatSync(fd).size;
+    const sb = Buffer.alloc(48);
+    for (let off = 0; off + 48 <= size; off = off === 0 ? 512 : off * 2) {
+      if (fs.readSync(fd, sb, 0, 48, off) !== 48 || !sb.subarray(0, 8).equals(HDF5_SIGNATURE)) continue;
+      const version = sb[8];
+      if ((version !== 2 && version !== 3) || sb[9] !== 8) return false;
+      if (sb.readUInt32LE(44) !== lookup3(sb.subarray(0, 44))) return false;
+      const base = sb.readBigUInt64LE(12);
+      const eoa = sb.readBigUInt64LE(28);
+      const eof = BigInt(size);
+      if (eof <= base + eoa) return false;
+      sb.writeBigUInt64LE(eof - base, 28);
+      sb.writeUInt32LE(lookup3(sb.subarray(0, 44)), 44);
+      fs.writeSync(fd, sb, 0, 48, off);
+      fs.fsyncSync(fd);
+      return true;
+    }
+    return false;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Bob Jenkins' lookup3 hashlittle(), HDF5's metadata checksum (H5_checksum_lookup3, initval 0). */
+function lookup3(k: Uint8Array): number {
+  const rot = (x: number, r: number): number => ((x << r) | (x >>> (32 - r))) >>> 0;
+  const word = (o: number): number =>
+    ((k[o] ?? 0) | ((k[o + 1] ?? 0) << 8) | ((k[o + 2] ?? 0) << 16) | ((k[o + 3] ?? 0) << 24)) >>> 0;
+  let length = k.length;
+  let a = (0xdeadbeef + length) >>> 0;
+  let b = a;
+  let c = a;
+  let o = 0;
+  while (length > 12) {
+    a = (a + word(o)) >>> 0;
+    b = (b + word(o + 4)) >>> 0;
+    c = (c + word(o + 8)) >>> 0;
+    a = (a - c) >>> 0; a = (a ^ rot(c, 4)) >>> 0; c = (c + b) >>> 0;
+    b = (b - a) >>> 0; b = (b ^ rot(a, 6)) >>> 0; a = (a + c) >>> 0;
+    c = (c - b) >>> 0; c = (c ^ rot(b, 8)) >>> 0; b = (b + a) >>> 0;
+    a = (a - c) >>> 0; a = (a ^ rot(c, 16)) >>> 0; c = (c + b) >>> 0;
+    b = (b - a) >>> 0; b = (b ^ rot(a, 19)) >>> 0; a = (a + c) >>> 0;
+    c = (c - b) >>> 0; c = (c ^ rot(b, 4)) >>> 0; b = (b + a) >>> 0;
+    length -= 12;
+    o += 12;
+  }
+  if (length === 0) return c;
+  // Tail: the missing bytes count as zero (word() reads past the end as 0).
+  const tail = k.subarray(o, o + length);
+  const t = (i: number): number => (i < tail.length ? (tail[i] as number) : 0);
+  a = (a + ((t(0) | (t(1) << 8) | (t(2) << 16) | (t(3) << 24)) >>> 0)) >>> 0;
+  b = (b + ((t(4) | (t(5) << 8) | (t(6) << 16) | (t(7) << 24)) >>> 0)) >>> 0;
+  c = (c + ((t(8) | (t(9) << 8) | (t(10) << 16) | (t(11) << 24)) >>> 0)) >>> 0;
+  c = (c ^ b) >>> 0; c = (c - rot(b, 14)) >>> 0;
+  a = (a ^ c) >>> 0; a = (a - rot(c, 11)) >>> 0;
+  b = (b ^ a) >>> 0; b = (b - rot(a, 25)) >>> 0;
+  c = (c ^ b) >>> 0; c = (c - rot(b, 16)) >>> 0;
+  a = (a ^ c) >>> 0; a = (a - rot(c, 4)) >>> 0;
+  b = (b ^ a) >>> 0; b = (b - rot(a, 14)) >>> 0;
+  c = (c ^ b) >>> 0; c = (c - rot(b, 24)) >>> 0;
+  return c;
+}
+
 class Writer implements DatasetWriter {
   #file: H5File | null;
   #rowsDone: number;
@@ -596,8 +672,15 @@ class Writer implements DatasetWriter {
     if (k === 0) return;
     const end = start + k;
     try {
+      // Phase 1: row data, chunk index and superblock (end-of-allocation) on
+      // disk. HDF5 writes the superblock last in a flush and the root object
+      // header (rows_done) before the chunk index, so doing both in one flush
+      // lets a kill mid-flush leave rows_done ahead of the indexed data
+      // (observed: rows read back as 0, or 'addr overflow').
       this.#spectra.write_slice([[start, end], []], spectra);
       this.#params.write_slice([[start, end], []], params);
+      f.flush();
+      // Phase 2: only the root object header changes.
       f.delete_attribute('rows_done');
       f.create_attribute('rows_done', end, null, '<q');
       f.flush();

@@ -39,7 +39,8 @@ export function validateParams(item: unknown, where: string): Params {
     if (!(k in obj)) throw new XasmapError('BAD_PARAMS', `${where}: missing field '${k}' (${PARAM_UNITS[k]})`);
     const v = obj[k];
     if (typeof v !== 'number') {
-      const shown = typeof v === 'string' ? `"${v}"` : JSON.stringify(v);
+      const bare = v === 'NaN' || v === 'Infinity' || v === '-Infinity';
+      const shown = typeof v === 'string' ? (bare ? v : `"${v}"`) : JSON.stringify(v);
       throw new XasmapError('BAD_PARAMS', `${where}, field '${k}': ${shown} is not a finite number`);
     }
     if (!Number.isFinite(v)) throw new XasmapError('BAD_PARAMS', `${where}, field '${k}': ${v} is not a finite number`);

@@ -1,4 +1,5 @@
-// Dense real-symmetric eigensolver: Householder tridiagonalisation + implicit QL with Wilkinson shifts.
+// Dense real-symmetric eigensolver: Householder tridiagonalisation + implicit QL with Wilkinson shifts
+// (plus precomputed "perfect" shifts when many vectors are carried). Plain TypeScript on Float64Array.
 //
 // Conventions (shared by every function in this file):
 // - Matrices are row-major Float64Array of length n*n. Only the LOWER triangle (a[i*n + j], j <= i) of
@@ -16,6 +17,10 @@
 
 const EPS = 2.220446049250313e-16;
 const MAX_QL_ITERATIONS = 60;
+/** Normwise deflation threshold, in units of eps ||T||_inf. */
+const DEFLATION_FACTOR = 8;
+/** Minimum number of vectors carried through tql for the perfect-shift pre-pass to pay off. */
+const PERFECT_SHIFT_MIN_K = 32;
 
 function eigenError(code: string, message: string): Error {
   return Object.assign(new Error(message), { code });
@@ -67,92 +72,198 @@ function pythag(x: number, y: number): number {
 }
 
 /**
+ * Builds the reflection P_i that annihilates row i left of the sub-diagonal (columns 0..i-2), from the
+ * current (final) row i. Sets d[i], e[i]; overwrites a[i*n + 0..i-1] with v_i (scaled by 1/sum|x|, which
+ * leaves v v^T / H unchanged) and a[i*n + i] with H_i = |v_i|^2 / 2. Returns H_i (0: no reflection).
+ */
+function householder(a: Float64Array, n: number, i: number, d: Float64Array, e: Float64Array): number {
+  const ri = i * n;
+  d[i] = a[ri + i]!;
+  if (i === 1) {
+    e[1] = a[ri]!;
+    a[ri + 1] = 0;
+    return 0;
+  }
+  let scale = 0;
+  for (let c = 0; c < i; c++) scale += Math.abs(a[ri + c]!);
+  if (scale === 0) {
+    e[i] = 0;
+    a[ri + i] = 0;
+    return 0;
+  }
+  const inv = 1 / scale;
+  let h = 0;
+  for (let c = 0; c < i; c++) {
+    const x = a[ri + c]! * inv;
+    a[ri + c] = x;
+    h += x * x;
+  }
+  const f = a[ri + i - 1]!;
+  const g = f >= 0 ? -Math.sqrt(h) : Math.sqrt(h);
+  e[i] = scale * g;
+  h -= f * g;
+  a[ri + i - 1] = f - g; // v = x - g e_{i-1}
+  a[ri + i] = h;
+  return h;
+}
+
+/** p[0..i-1] = B v with B the leading i x i block of `a` (lower triangle only) and v = a[i*n + 0..i-1]. */
+function symv(a: Float64Array, n: number, i: number, p: Float64Array): void {
+  const ri = i * n;
+  for (let r = 0; r < i; r++) p[r] = 0;
+  for (let r = 0; r < i; r++) {
+    const rr = r * n;
+    const vr = a[ri + r]!;
+    let s0 = 0;
+    let s1 = 0;
+    let c = 0;
+    for (; c + 1 < r; c += 2) {
+      const x0 = a[rr + c]!;
+      const x1 = a[rr + c + 1]!;
+      s0 += x0 * a[ri + c]!;
+      s1 += x1 * a[ri + c + 1]!;
+      p[c] = p[c]! + x0 * vr;
+      p[c + 1] = p[c + 1]! + x1 * vr;
+    }
+    if (c < r) {
+      const x0 = a[rr + c]!;
+      s0 += x0 * a[ri + c]!;
+      p[c] = p[c]! + x0 * vr;
+    }
+    p[r] = p[r]! + s0 + s1 + a[rr + r]! * vr;
+  }
+}
+
+/**
  * Householder reduction of the symmetric n x n row-major matrix `a` (full storage; only the lower
  * triangle is read) to tridiagonal form, in place: on return `a` holds the Householder vectors needed by
  * applyQt/applyQ (row i: v_i in columns 0..i-1, H_i on the diagonal) and is otherwise garbage.
  * d (length n) = diagonal, e (length n) = sub-diagonal with e[i] = T[i][i-1] and e[0] = 0.
- * Cost 4/3 n^3 flops.
+ *
+ * Step i (i = n-1 down to 2) reflects row/column i with P_i and applies the symmetric rank-2 update
+ * p = B v / H, K = v.p / 2H, q = p - K v, B -= v q^T + q v^T to the lower triangle of the leading
+ * i x i block B. The update of each row is fused with the product B' v' needed by the next step (whose
+ * vector v' comes from the last row of B, updated first), so B is swept once per step. 4/3 n^3 flops.
  */
 export function tridiagonalize(a: Float64Array, n: number): { d: Float64Array; e: Float64Array } {
   checkMatrix(a, n, 'tridiagonalize');
   const d = new Float64Array(n);
   const e = new Float64Array(n);
   if (n === 0) return { d, e };
-  const p = new Float64Array(n); // p = A v / H, then q = p - K v
+  const p = new Float64Array(n); // B v for the current step (accumulated during the previous step)
+  const q = new Float64Array(n); // q = p / H - K v
+  const sacc = new Float64Array(4);
 
+  let h = n > 1 ? householder(a, n, n - 1, d, e) : 0;
+  if (h !== 0) symv(a, n, n - 1, p);
   for (let i = n - 1; i >= 1; i--) {
-    const ri = i * n; // row i: x = a[ri .. ri+i-1] is the part of column i above... (lower triangle row i)
-    d[i] = a[ri + i]!;
-    if (i === 1) {
-      e[1] = a[ri]!;
-      a[ri + 1] = 0;
+    const m = i - 1; // next step
+    if (h === 0) {
+      // No reflection at step i: row m is already final.
+      if (m >= 1) {
+        h = householder(a, n, m, d, e);
+        if (h !== 0) symv(a, n, m, p);
+      }
       continue;
     }
-    // Scale x to avoid under/overflow in the norm.
-    let scale = 0;
-    for (let c = 0; c < i; c++) scale += Math.abs(a[ri + c]!);
-    if (scale === 0) {
-      e[i] = 0;
-      a[ri + i] = 0;
-      continue;
-    }
-    const inv = 1 / scale;
-    let h = 0;
-    for (let c = 0; c < i; c++) {
-      const x = a[ri + c]! * inv;
-      a[ri + c] = x;
-      h += x * x;
-    }
-    const l = i - 1;
-    const f = a[ri + l]!;
-    const g = f >= 0 ? -Math.sqrt(h) : Math.sqrt(h);
-    e[i] = scale * g;
-    h -= f * g; // H = |v|^2 / 2
-    a[ri + l] = f - g; // v = x - g e_l, stored in place of x
-
-    // p = A v over the leading i x i block, using only its lower triangle: row r contributes
-    // A[r][c] v[c] to p[r] and A[r][c] v[r] to p[c] for c < r.
-    for (let r = 0; r < i; r++) p[r] = 0;
-    for (let r = 0; r < i; r++) {
-      const rr = r * n;
-      const vr = a[ri + r]!;
-      let s0 = 0;
-      let s1 = 0;
-      let c = 0;
-      for (; c + 1 < r; c += 2) {
-        const a0 = a[rr + c]!;
-        const a1 = a[rr + c + 1]!;
-        s0 += a0 * a[ri + c]!;
-        s1 += a1 * a[ri + c + 1]!;
-        p[c] = p[c]! + a0 * vr;
-        p[c + 1] = p[c + 1]! + a1 * vr;
-      }
-      for (; c < r; c++) {
-        const a0 = a[rr + c]!;
-        s0 += a0 * a[ri + c]!;
-        p[c] = p[c]! + a0 * vr;
-      }
-      p[r] = p[r]! + s0 + s1 + a[rr + r]! * vr;
-    }
+    const ri = i * n;
     const invh = 1 / h;
     let kk = 0;
     for (let r = 0; r < i; r++) {
       const pr = p[r]! * invh;
-      p[r] = pr;
+      q[r] = pr;
       kk += a[ri + r]! * pr;
     }
     kk *= 0.5 * invh;
-    for (let r = 0; r < i; r++) p[r] = p[r]! - kk * a[ri + r]!;
-    // A -= v q^T + q v^T on the lower triangle of the leading block.
-    for (let r = 0; r < i; r++) {
-      const rr = r * n;
-      const vr = a[ri + r]!;
-      const qr = p[r]!;
-      for (let c = 0; c <= r; c++) {
-        a[rr + c] = a[rr + c]! - (vr * p[c]! + qr * a[ri + c]!);
+    for (let r = 0; r < i; r++) q[r] = q[r]! - kk * a[ri + r]!;
+
+    // Row m (the last row of B) first: it defines the next reflection.
+    {
+      const rm = m * n;
+      const vr = a[ri + m]!;
+      const qr = q[m]!;
+      for (let c = 0; c <= m; c++) a[rm + c] = a[rm + c]! - (vr * q[c]! + qr * a[ri + c]!);
+    }
+    h = m >= 1 ? householder(a, n, m, d, e) : 0;
+    if (h === 0) {
+      for (let r = 0; r < m; r++) {
+        const rr = r * n;
+        const vr = a[ri + r]!;
+        const qr = q[r]!;
+        for (let c = 0; c <= r; c++) a[rr + c] = a[rr + c]! - (vr * q[c]! + qr * a[ri + c]!);
+      }
+      continue;
+    }
+    // Rows 0..m-1: rank-2 update of step i fused with p = B' v' for step m (v' = row m), four rows
+    // (r..r+3) per pass so that q, v, v' and p are loaded once for all four.
+    const rm = m * n;
+    for (let r = 0; r < m; r++) p[r] = 0;
+    let r = 0;
+    for (; r + 3 < m; r += 4) {
+      const r0 = r * n;
+      const r1 = r0 + n;
+      const r2 = r1 + n;
+      const r3 = r2 + n;
+      const v0 = a[ri + r]!, v1 = a[ri + r + 1]!, v2 = a[ri + r + 2]!, v3 = a[ri + r + 3]!;
+      const q0 = q[r]!, q1 = q[r + 1]!, q2 = q[r + 2]!, q3 = q[r + 3]!;
+      const w0 = a[rm + r]!, w1 = a[rm + r + 1]!, w2 = a[rm + r + 2]!, w3 = a[rm + r + 3]!;
+      let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+      for (let c = 0; c < r; c++) {
+        const qc = q[c]!;
+        const vc = a[ri + c]!;
+        const wc = a[rm + c]!;
+        const x0 = a[r0 + c]! - (v0 * qc + q0 * vc);
+        const x1 = a[r1 + c]! - (v1 * qc + q1 * vc);
+        const x2 = a[r2 + c]! - (v2 * qc + q2 * vc);
+        const x3 = a[r3 + c]! - (v3 * qc + q3 * vc);
+        a[r0 + c] = x0;
+        a[r1 + c] = x1;
+        a[r2 + c] = x2;
+        a[r3 + c] = x3;
+        s0 += x0 * wc;
+        s1 += x1 * wc;
+        s2 += x2 * wc;
+        s3 += x3 * wc;
+        p[c] = p[c]! + x0 * w0 + x1 * w1 + x2 * w2 + x3 * w3;
+      }
+      sacc[0] = s0;
+      sacc[1] = s1;
+      sacc[2] = s2;
+      sacc[3] = s3;
+      // Triangular tail: rows r+t, columns r..r+t.
+      for (let t = 0; t < 4; t++) {
+        const rt = r0 + t * n;
+        const vt = a[ri + r + t]!;
+        const qt = q[r + t]!;
+        const wt = a[rm + r + t]!;
+        let st = sacc[t]!;
+        for (let c = r; c < r + t; c++) {
+          const x = a[rt + c]! - (vt * q[c]! + qt * a[ri + c]!);
+          a[rt + c] = x;
+          st += x * a[rm + c]!;
+          p[c] = p[c]! + x * wt;
+        }
+        const xd = a[rt + r + t]! - 2 * vt * qt;
+        a[rt + r + t] = xd;
+        p[r + t] = p[r + t]! + st + xd * wt;
       }
     }
-    a[ri + i] = h;
+    for (; r < m; r++) {
+      const rr = r * n;
+      const vr = a[ri + r]!;
+      const qr = q[r]!;
+      const wr = a[rm + r]!;
+      let s0 = 0;
+      for (let c = 0; c < r; c++) {
+        const x0 = a[rr + c]! - (vr * q[c]! + qr * a[ri + c]!);
+        a[rr + c] = x0;
+        s0 += x0 * a[rm + c]!;
+        p[c] = p[c]! + x0 * wr;
+      }
+      const xd = a[rr + r]! - 2 * vr * qr;
+      a[rr + r] = xd;
+      p[r] = p[r]! + s0 + xd * wr;
+    }
   }
   d[0] = a[0]!;
   a[0] = 0;
@@ -200,15 +311,102 @@ function applyReflection(a: Float64Array, n: number, i: number, u: Float64Array,
   }
 }
 
+/**
+ * u <- P_y P_x u (P_x first) for the n x k component-major block u. With w_x = v_x^T u / H_x and
+ * w_y = (v_y^T u - (v_y.v_x) w_x) / H_y, P_y P_x u = u - v_x w_x - v_y w_y: one read pass and one update
+ * pass over u for two reflections (|ix - iy| = 1), four rows at a time. wx, wy: scratch, length >= k.
+ */
+function applyReflectionPair(
+  a: Float64Array,
+  n: number,
+  ix: number,
+  iy: number,
+  u: Float64Array,
+  k: number,
+  wx: Float64Array,
+  wy: Float64Array,
+): void {
+  const ox = ix * n;
+  const oy = iy * n;
+  const hx = a[ox + ix]!;
+  const hy = a[oy + iy]!;
+  // H = 0 marks "no reflection"; its row may then hold a non-reflector value, which a zero w neutralises.
+  const ihx = hx === 0 ? 0 : 1 / hx;
+  const ihy = hy === 0 ? 0 : 1 / hy;
+  if (ihx === 0 && ihy === 0) return;
+  const lmin = ix < iy ? ix : iy; // common support 0..lmin-1; the longer vector has one more entry
+  const olong = ix < iy ? oy : ox;
+  const wlong = ix < iy ? wy : wx;
+  let gamma = 0;
+  for (let c = 0; c < lmin; c++) gamma += a[ox + c]! * a[oy + c]!;
+  for (let j = 0; j < k; j++) {
+    wx[j] = 0;
+    wy[j] = 0;
+  }
+  let r = 0;
+  for (; r + 3 < lmin; r += 4) {
+    const x0 = a[ox + r]!, x1 = a[ox + r + 1]!, x2 = a[ox + r + 2]!, x3 = a[ox + r + 3]!;
+    const y0 = a[oy + r]!, y1 = a[oy + r + 1]!, y2 = a[oy + r + 2]!, y3 = a[oy + r + 3]!;
+    const o0 = r * k, o1 = o0 + k, o2 = o1 + k, o3 = o2 + k;
+    for (let j = 0; j < k; j++) {
+      const u0 = u[o0 + j]!, u1 = u[o1 + j]!, u2 = u[o2 + j]!, u3 = u[o3 + j]!;
+      wx[j] = wx[j]! + x0 * u0 + x1 * u1 + x2 * u2 + x3 * u3;
+      wy[j] = wy[j]! + y0 * u0 + y1 * u1 + y2 * u2 + y3 * u3;
+    }
+  }
+  for (; r < lmin; r++) {
+    const x0 = a[ox + r]!;
+    const y0 = a[oy + r]!;
+    const o0 = r * k;
+    for (let j = 0; j < k; j++) {
+      const u0 = u[o0 + j]!;
+      wx[j] = wx[j]! + x0 * u0;
+      wy[j] = wy[j]! + y0 * u0;
+    }
+  }
+  const vl = a[olong + lmin]!;
+  const ol = lmin * k;
+  for (let j = 0; j < k; j++) wlong[j] = wlong[j]! + vl * u[ol + j]!;
+  for (let j = 0; j < k; j++) {
+    const t = wx[j]! * ihx;
+    wx[j] = t;
+    wy[j] = (wy[j]! - gamma * t) * ihy;
+  }
+  r = 0;
+  for (; r + 3 < lmin; r += 4) {
+    const x0 = a[ox + r]!, x1 = a[ox + r + 1]!, x2 = a[ox + r + 2]!, x3 = a[ox + r + 3]!;
+    const y0 = a[oy + r]!, y1 = a[oy + r + 1]!, y2 = a[oy + r + 2]!, y3 = a[oy + r + 3]!;
+    const o0 = r * k, o1 = o0 + k, o2 = o1 + k, o3 = o2 + k;
+    for (let j = 0; j < k; j++) {
+      const sx = wx[j]!;
+      const sy = wy[j]!;
+      u[o0 + j] = u[o0 + j]! - (x0 * sx + y0 * sy);
+      u[o1 + j] = u[o1 + j]! - (x1 * sx + y1 * sy);
+      u[o2 + j] = u[o2 + j]! - (x2 * sx + y2 * sy);
+      u[o3 + j] = u[o3 + j]! - (x3 * sx + y3 * sy);
+    }
+  }
+  for (; r < lmin; r++) {
+    const x0 = a[ox + r]!;
+    const y0 = a[oy + r]!;
+    const o0 = r * k;
+    for (let j = 0; j < k; j++) u[o0 + j] = u[o0 + j]! - (x0 * wx[j]! + y0 * wy[j]!);
+  }
+  for (let j = 0; j < k; j++) u[ol + j] = u[ol + j]! - vl * wlong[j]!;
+}
+
 /** u <- Q^T u for k vectors stored component-major: u[i*k + j] is component i of vector j. A = Q T Q^T.
  * `a` must be the output of tridiagonalize. Cost 2 n^2 k flops. */
 export function applyQt(a: Float64Array, n: number, u: Float64Array, k: number): void {
   checkMatrix(a, n, 'applyQt');
   checkVectors(u, n, k, 'applyQt');
   if (n < 2 || k === 0) return;
-  const w = new Float64Array(k);
-  // Q^T = P_1 P_2 ... P_{n-1}: apply P_{n-1} first.
-  for (let i = n - 1; i >= 1; i--) applyReflection(a, n, i, u, k, w);
+  const wx = new Float64Array(k);
+  const wy = new Float64Array(k);
+  // Q^T = P_1 P_2 ... P_{n-1}: apply P_{n-1} first. P_1 is always the identity (H_1 = 0).
+  let i = n - 1;
+  for (; i >= 3; i -= 2) applyReflectionPair(a, n, i, i - 1, u, k, wx, wy);
+  if (i === 2) applyReflection(a, n, 2, u, k, wx);
 }
 
 /** u <- Q u, same storage. Cost 2 n^2 k flops. */
@@ -216,9 +414,12 @@ export function applyQ(a: Float64Array, n: number, u: Float64Array, k: number): 
   checkMatrix(a, n, 'applyQ');
   checkVectors(u, n, k, 'applyQ');
   if (n < 2 || k === 0) return;
-  const w = new Float64Array(k);
-  // Q = P_{n-1} ... P_2 P_1: apply P_1 first.
-  for (let i = 1; i < n; i++) applyReflection(a, n, i, u, k, w);
+  const wx = new Float64Array(k);
+  const wy = new Float64Array(k);
+  // Q = P_{n-1} ... P_2 P_1: apply P_1 first; P_1 is always the identity (H_1 = 0).
+  let i = 2;
+  for (; i + 1 < n; i += 2) applyReflectionPair(a, n, i, i + 1, u, k, wx, wy);
+  if (i < n) applyReflection(a, n, i, u, k, wx);
 }
 
 /**
@@ -271,8 +472,15 @@ function applyRotations(u: Float64Array, k: number, cs: Float64Array, ss: Float6
  * Implicit QL on the tridiagonal (d, e) in place (e as produced by tridiagonalize: e[i] = T[i][i-1],
  * e[0] ignored; e is destroyed): d becomes the eigenvalues (in no particular order). If u is given
  * (n x k component-major as above), every plane rotation is applied so that on return
- * u[f*k + j] = z_f . u_j, where z_f is the tridiagonal matrix's eigenvector for d[f]. Deflation uses
- * |e| <= eps * ||T||_inf (the accuracy the Householder reduction delivers anyway).
+ * u[f*k + j] = z_f . u_j, where z_f is the tridiagonal matrix's eigenvector for d[f].
+ *
+ * Deflation: |e_i| <= 8 eps ||T||_inf (normwise, like EISPACK tql2; a backward error well below what the
+ * Householder reduction already commits). Shifts: Wilkinson (eigenvalue of the leading 2x2 of the
+ * unreduced block closer to its top entry). When u has at least PERFECT_SHIFT_MIN_K columns, the
+ * eigenvalues are first computed without vectors (O(n^2)), and the first iteration for each eigenvalue
+ * uses the precomputed eigenvalue nearest to the Wilkinson shift ("perfect shift"), which usually
+ * deflates in one sweep and so roughly halves the rotation work on u; later iterations are Wilkinson.
+ *
  * Throws an Error with code 'EIGEN_NO_CONVERGENCE' if more than 60 iterations for one eigenvalue,
  * 'EIGEN_NOT_FINITE' if d or e contains NaN or Infinity.
  */
@@ -291,21 +499,35 @@ export function tql(d: Float64Array, e: Float64Array, u: Float64Array | null, k:
     if (t > tnorm) tnorm = t;
   }
   if (tnorm === 0) return;
-  const tol = TOLF * EPS * tnorm;
+  // Scale by a power of two (exact) if ||T|| is extreme, so that the rotations can use sqrt(f^2 + g^2).
+  let scale = 1;
+  if (tnorm > 2 ** 200 || tnorm < 2 ** -200) {
+    const ex = Math.max(-1000, Math.min(1000, Math.round(Math.log2(tnorm))));
+    scale = 2 ** -ex;
+    for (let i = 0; i < n; i++) {
+      d[i] = d[i]! * scale;
+      e[i] = e[i]! * scale;
+    }
+    tnorm *= scale;
+  }
+  const tol = DEFLATION_FACTOR * EPS * tnorm;
   const rot = u !== null && k > 0 ? u : null;
   let shifts: Float64Array | null = null;
-  if (rot !== null && PERFECT) {
+  let used: Uint8Array | null = null;
+  if (rot !== null && k >= PERFECT_SHIFT_MIN_K && n > 2) {
     shifts = d.slice();
     qlIterate(shifts, e.slice(), null, 0, tol, null, null);
     shifts.sort();
+    used = new Uint8Array(n);
   }
-  qlIterate(d, e, rot, k, tol, shifts, shifts === null ? null : new Uint8Array(n));
+  qlIterate(d, e, rot, k, tol, shifts, used);
+  if (scale !== 1) {
+    const inv = 1 / scale;
+    for (let i = 0; i < n; i++) d[i] = d[i]! * inv;
+  }
 }
-export let PERFECT = true; export let TOLF = 1; export function setTol(x: number): void { TOLF = x; }
-export function setPerfect(x: boolean): void { PERFECT = x; }
-export const STATS = { iters: 0, fails: 0 };
 
-/** Nearest entry of the sorted `pool` to x among those not flagged in `used`; -1 if none. */
+/** Index of the entry of the sorted `pool` nearest to x among those with used[i] = 0; -1 if none. */
 function nearestUnused(pool: Float64Array, used: Uint8Array, x: number): number {
   const n = pool.length;
   let lo = 0;
@@ -315,15 +537,19 @@ function nearestUnused(pool: Float64Array, used: Uint8Array, x: number): number 
     if (pool[mid]! < x) lo = mid + 1;
     else hi = mid;
   }
-  let a = lo - 1;
-  let b = lo;
-  while (a >= 0 && used[a] !== 0) a--;
-  while (b < n && used[b] !== 0) b++;
-  if (a < 0) return b < n ? b : -1;
-  if (b >= n) return a;
-  return x - pool[a]! <= pool[b]! - x ? a : b;
+  let below = lo - 1;
+  let above = lo;
+  while (below >= 0 && used[below] !== 0) below--;
+  while (above < n && used[above] !== 0) above++;
+  if (below < 0) return above < n ? above : -1;
+  if (above >= n) return below;
+  return x - pool[below]! <= pool[above]! - x ? below : above;
 }
 
+/**
+ * QL iterations on (d, e) with e[i] coupling i and i+1 (e[n-1] = 0), |d|, |e| <= ~1e200.
+ * shifts/used: sorted eigenvalues of (d, e) and their consumption flags, or null for Wilkinson only.
+ */
 function qlIterate(
   d: Float64Array,
   e: Float64Array,
@@ -349,13 +575,12 @@ function qlIterate(
           `tql: no convergence for eigenvalue ${l} after ${MAX_QL_ITERATIONS} iterations (n = ${n})`,
         );
       }
-      STATS.iters++;
-      // Wilkinson shift: eigenvalue of the leading 2x2 block of the unreduced block l..m closer to d[l].
+      // Wilkinson shift sigma: eigenvalue of [[d_l, e_l], [e_l, d_l+1]] closer to d_l.
       const el = e[l]!;
       let g = (d[l + 1]! - d[l]!) / (2 * el);
       let r = pythag(g, 1);
       let sigma = d[l]! - el / (g + (g >= 0 ? r : -r));
-      if (shifts !== null && used !== null && iter === 1) {
+      if (used !== null && shifts !== null && iter === 1) {
         const j = nearestUnused(shifts, used, sigma);
         if (j >= 0) sigma = shifts[j]!;
       }
@@ -365,12 +590,12 @@ function qlIterate(
       let p = 0;
       let underflow = false;
       let iLast = m;
-      // Chase the bulge from the bottom of the block up with Givens rotations in planes (i, i+1).
+      // Chase the bulge from the bottom of the block up with rotations in planes (i, i+1).
       for (let i = m - 1; i >= l; i--) {
         const ei = e[i]!;
         const f = s * ei;
         const b = c * ei;
-        r = pythag(f, g);
+        r = Math.sqrt(f * f + g * g);
         e[i + 1] = r;
         if (r === 0) {
           // Underflow: the block splits at i+1; undo the pending shift and restart.
@@ -379,8 +604,9 @@ function qlIterate(
           underflow = true;
           break;
         }
-        s = f / r;
-        c = g / r;
+        const ir = 1 / r;
+        s = f * ir;
+        c = g * ir;
         g = d[i + 1]! - p;
         r = (d[i]! - g) * s + 2 * c * b;
         p = s * r;
@@ -390,14 +616,13 @@ function qlIterate(
         ss[i] = s;
         iLast = i;
       }
-      if (rot !== null && iLast <= m - 1) applyRotations(rot, k, cs, ss, m - 1, iLast);
+      if (rot !== null && iLast < m) applyRotations(rot, k, cs, ss, m - 1, iLast);
       if (underflow) continue;
       d[l] = d[l]! - p;
       e[l] = g;
       e[m] = 0;
-      if (iter === 1 && shifts !== null && Math.abs(g) > tol) { STATS.fails++; (STATS as any).r ??= []; (STATS as any).r.push(Math.abs(g) / tol); }
     }
-    if (shifts !== null && used !== null) {
+    if (used !== null && shifts !== null) {
       const j = nearestUnused(shifts, used, d[l]!);
       if (j >= 0) used[j] = 1;
     }
@@ -413,52 +638,108 @@ function ascendingOrder(d: Float64Array): Int32Array {
   return Int32Array.from(idx);
 }
 
-/** Q^T formed explicitly (n x n row-major) from the reflections stored in `a`: Q^T = P_1 P_2 ... P_{n-1},
- * built as M <- M P_j = M - (M v)(v^T / H) for j = 1..n-1. Before step j, M = diag(M', I) with M' of size
- * j-1, so only the leading j x j block is touched (4/3 n^3 flops in total). Four rows per pass. */
+/**
+ * Q^T formed explicitly (n x n row-major) from the reflections stored in `a`: Q^T = P_1 P_2 ... P_{n-1},
+ * built as M <- M P_j = M - (M v_j)(v_j^T / H_j) for j = 1..n-1. Before step j, M = diag(M', I) with M'
+ * of size j-1, so only the leading j x j block is touched (4/3 n^3 flops in total).
+ *
+ * Reflections are applied in pairs (j, j+1): for a row z of M, with t1 = (z.v_j)/H_j and
+ * t2 = (z.v_{j+1} - t1 v_j.v_{j+1})/H_{j+1}, z P_j P_{j+1} = z - t1 v_j - t2 v_{j+1}; so each pair costs
+ * one read pass (two dot products) and one update pass per row, four rows at a time.
+ */
 function formQt(a: Float64Array, n: number, z: Float64Array): void {
   z.fill(0);
   for (let i = 0; i < n; i++) z[i * n + i] = 1;
-  for (let j = 1; j < n; j++) {
-    const rj = j * n;
-    const h = a[rj + j]!;
-    if (h === 0) continue;
-    const invh = 1 / h;
+  let j = 1;
+  for (; j + 1 < n; j += 2) {
+    const ra = j * n; // v_j: a[ra + c], c < j
+    const rb = ra + n; // v_{j+1}: a[rb + c], c <= j
+    const ha = a[ra + j]!;
+    const hb = a[rb + j + 1]!;
+    const iha = ha === 0 ? 0 : 1 / ha;
+    const ihb = hb === 0 ? 0 : 1 / hb;
+    if (iha === 0 && ihb === 0) continue;
+    let gamma = 0;
+    if (iha !== 0) for (let c = 0; c < j; c++) gamma += a[ra + c]! * a[rb + c]!;
+    const vbj = a[rb + j]!;
+    // Rows r < j: z[r][j] = 0 before the pair.
     let r = 0;
     for (; r + 3 < j; r += 4) {
       const o0 = r * n, o1 = o0 + n, o2 = o1 + n, o3 = o2 + n;
-      let t0 = 0, t1 = 0, t2 = 0, t3 = 0;
+      let a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+      let b0 = 0, b1 = 0, b2 = 0, b3 = 0;
       for (let c = 0; c < j; c++) {
-        const vc = a[rj + c]!;
-        t0 += z[o0 + c]! * vc;
-        t1 += z[o1 + c]! * vc;
-        t2 += z[o2 + c]! * vc;
-        t3 += z[o3 + c]! * vc;
+        const va = a[ra + c]!;
+        const vb = a[rb + c]!;
+        const z0 = z[o0 + c]!, z1 = z[o1 + c]!, z2 = z[o2 + c]!, z3 = z[o3 + c]!;
+        a0 += z0 * va;
+        a1 += z1 * va;
+        a2 += z2 * va;
+        a3 += z3 * va;
+        b0 += z0 * vb;
+        b1 += z1 * vb;
+        b2 += z2 * vb;
+        b3 += z3 * vb;
       }
-      t0 *= invh;
-      t1 *= invh;
-      t2 *= invh;
-      t3 *= invh;
+      const ta0 = a0 * iha, ta1 = a1 * iha, ta2 = a2 * iha, ta3 = a3 * iha;
+      const tb0 = (b0 - ta0 * gamma) * ihb;
+      const tb1 = (b1 - ta1 * gamma) * ihb;
+      const tb2 = (b2 - ta2 * gamma) * ihb;
+      const tb3 = (b3 - ta3 * gamma) * ihb;
       for (let c = 0; c < j; c++) {
-        const vc = a[rj + c]!;
-        z[o0 + c] = z[o0 + c]! - t0 * vc;
-        z[o1 + c] = z[o1 + c]! - t1 * vc;
-        z[o2 + c] = z[o2 + c]! - t2 * vc;
-        z[o3 + c] = z[o3 + c]! - t3 * vc;
+        const va = a[ra + c]!;
+        const vb = a[rb + c]!;
+        z[o0 + c] = z[o0 + c]! - (ta0 * va + tb0 * vb);
+        z[o1 + c] = z[o1 + c]! - (ta1 * va + tb1 * vb);
+        z[o2 + c] = z[o2 + c]! - (ta2 * va + tb2 * vb);
+        z[o3 + c] = z[o3 + c]! - (ta3 * va + tb3 * vb);
       }
+      z[o0 + j] = -tb0 * vbj;
+      z[o1 + j] = -tb1 * vbj;
+      z[o2 + j] = -tb2 * vbj;
+      z[o3 + j] = -tb3 * vbj;
     }
     for (; r < j; r++) {
       const o0 = r * n;
-      let t0 = 0;
-      for (let c = 0; c < j; c++) t0 += z[o0 + c]! * a[rj + c]!;
-      t0 *= invh;
-      for (let c = 0; c < j; c++) z[o0 + c] = z[o0 + c]! - t0 * a[rj + c]!;
+      let a0 = 0;
+      let b0 = 0;
+      for (let c = 0; c < j; c++) {
+        const z0 = z[o0 + c]!;
+        a0 += z0 * a[ra + c]!;
+        b0 += z0 * a[rb + c]!;
+      }
+      const ta0 = a0 * iha;
+      const tb0 = (b0 - ta0 * gamma) * ihb;
+      for (let c = 0; c < j; c++) z[o0 + c] = z[o0 + c]! - (ta0 * a[ra + c]! + tb0 * a[rb + c]!);
+      z[o0 + j] = -tb0 * vbj;
+    }
+    // Row j is e_j after P_j; P_{j+1} gives e_j - (v_{j+1}[j] / H_{j+1}) v_{j+1}.
+    const tb = vbj * ihb;
+    const oj = j * n;
+    for (let c = 0; c < j; c++) z[oj + c] = -tb * a[rb + c]!;
+    z[oj + j] = 1 - tb * vbj;
+  }
+  if (j < n) {
+    // Unpaired last reflection P_j (j = n-1).
+    const rj = j * n;
+    const h = a[rj + j]!;
+    if (h !== 0) {
+      const invh = 1 / h;
+      for (let r = 0; r < j; r++) {
+        const o0 = r * n;
+        let t0 = 0;
+        for (let c = 0; c < j; c++) t0 += z[o0 + c]! * a[rj + c]!;
+        t0 *= invh;
+        for (let c = 0; c < j; c++) z[o0 + c] = z[o0 + c]! - t0 * a[rj + c]!;
+      }
     }
   }
 }
 
-/** Full decomposition: values ascending; vectors row-major n x n with column f the eigenvector of
- * values[f] (vectors[i*n + f]). Does not modify `a` (copy it). */
+/** Full decomposition: values ascending; vectors row-major n x n with column f the (unit, arbitrary
+ * sign) eigenvector of values[f] (vectors[i*n + f]). Does not modify `a` (copy it). Only the lower
+ * triangle of `a` is read. Throws EIGEN_NOT_FINITE on NaN/Infinity entries. About 6 n^3 flops
+ * (4/3 reduction + 4/3 forming Q^T + ~3.3 n^3 for the rotations with perfect shifts). */
 export function symmetricEigen(a: Float64Array, n: number): { values: Float64Array; vectors: Float64Array } {
   checkMatrix(a, n, 'symmetricEigen');
   checkFinite(a, n, 'symmetricEigen');
@@ -484,7 +765,9 @@ export function symmetricEigen(a: Float64Array, n: number): { values: Float64Arr
  * Eigenvalues and projections without forming eigenvectors: for the k vectors vs (n x k component-major),
  * returns values ASCENDING and proj (n x k) with proj[f*k + j] = <eigvec f | v_j> (eigenvector of
  * values[f]; the sign of each eigenvector is arbitrary, so only proj^2 summed over a degenerate cluster
- * is basis-independent). Cost 4/3 n^3 + O(n^2 k). Does not modify `a` or `vs`.
+ * is basis-independent). Cost 4/3 n^3 + O(n^2 k) (2 n^2 k for Q^T v, 3-6 n^2 k for the rotations).
+ * Does not modify `a` or `vs`; only the lower triangle of `a` is read. Throws EIGEN_NOT_FINITE on
+ * NaN/Infinity entries of `a`.
  */
 export function eigenProject(
   a: Float64Array,

@@ -9,7 +9,8 @@
  *    with N = 40 and L = sqrt(N / sqrt 2) (J.A.C. Weideman, SIAM J. Numer.
  *    Anal. 31 (1994) 1497).  The a_n are the Fourier coefficients of
  *    psi(theta) = exp(-t^2) (L^2 + t^2), t = L tan(theta / 2); they are
- *    obtained once at module load by the trapezoid rule on 2N points.
+ *    obtained once at module load by the trapezoid rule with 2N points on
+ *    [0, pi].
  *
  *  - |z| >= 8: Laplace continued fraction
  *      w(z) = (i/sqrt(pi)) / (z - (1/2) / (z - 1 / (z - (3/2) / (z - ...))))
@@ -21,9 +22,9 @@
  *    overflow far into the lower half plane, which the Voigt profile never
  *    needs).
  *
- * Measured accuracy (against scipy.special.wofz, itself checked against
+ * Measured accuracy against scipy.special.wofz (itself checked against
  * mpmath at 40 digits) on 2.2 million points, x in [-1e4, 1e4] and
- * y in [1e-3, 1e4], log- and linearly spaced; the committed spot checks are
+ * y in [1e-3, 1e4], log- and linearly spaced (the committed spot checks are
  * test/fixtures/faddeeva.json, made by test/fixtures/make-faddeeva.py):
  *   |w - w_ref| / |w_ref|         <= 4e-14
  *   |Re w - Re w_ref| / |Re w_ref| <= 7e-12 (the Voigt profile uses Re w; the

@@ -15,35 +15,41 @@
  * and Gamma = 0 (Gaussian) use the closed forms.
  *
  * What is tabulated (`broadenSticks`, per Lorentzian width): V is stored at
- * the exact Faddeeva values V(j h) on a fine uniform grid h = step / M (M
- * integer, so every channel of a stick sits at the same fractional table
- * position t), over exactly the index range the sticks need, and interpolated
- * by 8-point Lagrange (degree 7, nodes -3..4 around the interval). The
- * weights of a stick are computed once; a channel then costs 8 multiply-adds
- * at stride M. When there are many sticks, the weighted weights are first
- * accumulated on the fine grid ("binned", an exact regrouping of the same
- * sums) and each channel becomes one dot product with the table, so the cost
- * no longer grows with the number of sticks.
+ * exact Faddeeva values V(j h) on a fine uniform grid h = step / M (M
+ * integer, so all channels of a stick sit at the same fractional table
+ * position t), over exactly the index range the sticks need, and is
+ * interpolated by Lagrange polynomials centred on the interval (nodes
+ * 1 - P/2 .. P/2). Two equivalent evaluations, the cheaper one is used:
+ *  - per stick, P = 8: the 8 weights of a stick are computed once; a channel
+ *    then costs 8 multiply-adds at stride M in the table;
+ *  - binned, P = 16: the weighted Lagrange weights of all sticks are summed
+ *    on the fine grid first (an exact regrouping of the same sums), and each
+ *    channel is one dot product with the table, so the cost no longer grows
+ *    with the number of sticks (the higher order allows a coarser h).
  *
- * Choice of M: start from a Lorentzian/Gaussian derivative bound
- * (h = max(0.035 Gamma/2, 0.05 s)) and verify a posteriori: at the midpoints
- * of all table intervals within 10 widths of the centre (where the 8-point
- * node polynomial is largest) the interpolated value must match the exact
- * Faddeeva value to 1e-10 *relative to the local value* of V; otherwise M is
- * raised by 25 % (up to 4096) and re-checked. Because weights are >= 0 a
- * pointwise relative bound carries over to the sum, i.e. the error is
- * <= 1e-10 * spectrum(c) <= 1e-10 * max(spectrum), a factor 10 below the
- * required 1e-9. Measured (test/voigt.test.ts, random sticks inside and far
- * outside the window, both sides of split): max |tabulated - direct| /
- * max(spectrum) <= 3e-11 for Gamma >= 0.05 eV, sigmaG >= 0.01 eV.
+ * Choice of M (per P, Gamma, sigmaG, step; cached): start from the Lorentzian
+ * or Gaussian P-th-derivative bound, then verify a posteriori: at the
+ * midpoints of all table intervals within 10 widths (max(Gamma/2, s)) of the
+ * centre, where the node polynomial is largest, the interpolated value must
+ * match the exact Faddeeva value to 1e-10 *relative to the local value* of V;
+ * M is lowered while this holds, or raised by 25 % (up to 4096) until it
+ * does. Because weights are >= 0, a pointwise relative bound carries over to
+ * the sum: error <= 1e-10 * spectrum(c) <= 1e-10 * max(spectrum), 10x below
+ * the required 1e-9.
+ * Measured max |broadenSticks - direct Faddeeva sum| / max(spectrum), 210
+ * cases (Gamma 0.05 .. 2 eV, sigmaG 0.01 .. 0.5 eV, 30 / 200 / 3000 random
+ * sticks from 20 eV below to 20 eV above the 0.06 eV x 501 window):
+ * <= 7.6e-11 (per stick, P = 8), <= 2.7e-11 (binned, P = 16).
  *
  * Fallback to direct evaluation (automatic, same contract):
- *  - when no M <= 4096 passes the check (very narrow profiles);
- *  - when filling the table would need more Faddeeva calls than the direct
- *    sum (few sticks, or very fine M);
- *  - per stick, for sticks so far from the window that the table would
- *    exceed ~4 million entries (the table then covers a core range around
- *    the window and only the far sticks are evaluated directly);
+ *  - when no M <= 4096 passes the check (very narrow profiles, e.g.
+ *    Gamma = sigmaG = 1e-4 eV on a 0.06 eV grid);
+ *  - when the estimated cost (table filling + sums) is not below that of the
+ *    direct sum (few sticks, or very fine M);
+ *  - per stick, for sticks far outside the window: the table covers the
+ *    window widened by 2^B - 1 fine steps on each side, B chosen to minimise
+ *    the estimated cost, and never more than ~4 million entries; sticks
+ *    beyond it are evaluated directly;
  *  - grids with one channel or a non-positive step.
  * These decisions depend only on the arguments, never on cached state.
  *
@@ -114,15 +120,22 @@ function checkWidths(gammaFwhm: number, sigmaFwhm: number): void {
  */
 export function voigt(x: number, gammaFwhm: number, sigmaFwhm: number): number {
   checkWidths(gammaFwhm, sigmaFwhm);
-  return new Profile(gammaFwhm, sigmaFwhm).value(x);
+  const g = gammaFwhm / 2;
+  const s = sigmaFwhm * FWHM_TO_SIGMA;
+  if (s === 0) return g / (Math.PI * (x * x + g * g));
+  if (g === 0) {
+    const u = x / s;
+    return Math.exp(-0.5 * u * u) / (s * SQRT_2PI);
+  }
+  const k = 1 / (s * Math.SQRT2);
+  faddeeva(x * k, g * k, voigtBuf);
+  return voigtBuf[0]! / (s * SQRT_2PI);
 }
+const voigtBuf = new Float64Array(2);
 
 // ---------------------------------------------------------------------------
 // Tabulation parameters
 
-/** interpolation points (nodes OFF_LO .. OFF_LO + P - 1 around the interval) */
-const P = 8;
-const OFF_LO = -(P / 2 - 1); // -3
 /** required pointwise relative interpolation accuracy (contract: 1e-9 of max) */
 const CHECK_EPS = 1e-10;
 /** check range in units of max(Gamma/2, s) */
@@ -132,27 +145,63 @@ const M_MAX = 4096;
 /** table entries above which far sticks are evaluated directly */
 const MAX_TABLE = 4 * 1024 * 1024;
 
-/** 1 / prod_{m != k} (k - m) for the nodes OFF_LO .. OFF_LO + P - 1 */
-const LAGRANGE_DEN: Float64Array = (() => {
-  const d = new Float64Array(P);
+/** Rough costs (ns on one core) used only to choose between equivalent methods. */
+const COST_FADDEEVA = 45;
+const COST_MAC = 1.1;
+/** table filling is charged at half price: the values are cached between calls */
+const COST_FILL = 0.5 * COST_FADDEEVA;
+
+/**
+ * P-point Lagrange interpolation on the nodes offLo .. offLo + P - 1 (offLo =
+ * 1 - P/2) at a fractional position t in [0, 1).
+ */
+interface Stencil {
+  readonly P: number;
+  readonly offLo: number;
+  /** 1 / prod_{m != k} (k - m) */
+  readonly den: Float64Array;
+  /** starting h / (Gamma/2) from the Lorentzian derivative bound */
+  readonly hL: number;
+  /** starting h / s from the Gaussian derivative bound (with a 0.7 margin) */
+  readonly hG: number;
+  readonly pre: Float64Array;
+  readonly suf: Float64Array;
+  readonly w: Float64Array;
+}
+
+function makeStencil(P: number): Stencil {
+  const offLo = 1 - P / 2;
+  const den = new Float64Array(P);
   for (let k = 0; k < P; k++) {
     let prod = 1;
     for (let m = 0; m < P; m++) if (m !== k) prod *= k - m;
-    d[k] = 1 / prod;
+    den[k] = 1 / prod;
   }
-  return d;
-})();
+  // interpolation error = f^(P)(xi) / P! * prod_m (t - m) h^P; the node
+  // polynomial is largest at t = 1/2
+  let C = 1;
+  for (let m = 0; m < P; m++) C *= Math.abs(0.5 - (m + offLo));
+  // Lorentzian: |f^(P)(0)| / f(0) = P! / g^P
+  const hL = (CHECK_EPS / C) ** (1 / P);
+  // Gaussian: |f^(P)(0)| / f(0) = (P-1)!! / s^P
+  let ratio = 1;
+  for (let i = 2; i <= P; i += 2) ratio /= i; // (P-1)!! / P! = 1 / P!!
+  const hG = 0.7 * (CHECK_EPS / (C * ratio)) ** (1 / P);
+  return { P, offLo, den, hL, hG, pre: new Float64Array(P + 1), suf: new Float64Array(P + 1), w: new Float64Array(P) };
+}
 
-const lagPre = new Float64Array(P + 1);
-const lagSuf = new Float64Array(P + 1);
+/** 8 points for the per-stick loop, 16 for the binned sum (cost independent of P). */
+const S8 = makeStencil(8);
+const S16 = makeStencil(16);
 
-/** Lagrange weights for fractional position t in [0, 1), times scale, into w. */
-function lagrangeWeights(t: number, scale: number, w: Float64Array): void {
-  lagPre[0] = 1;
-  for (let m = 0; m < P; m++) lagPre[m + 1] = lagPre[m]! * (t - (m + OFF_LO));
-  lagSuf[P] = 1;
-  for (let m = P - 1; m >= 0; m--) lagSuf[m] = lagSuf[m + 1]! * (t - (m + OFF_LO));
-  for (let k = 0; k < P; k++) w[k] = scale * lagPre[k]! * lagSuf[k + 1]! * LAGRANGE_DEN[k]!;
+/** Lagrange weights for fractional position t, times scale, into st.w. */
+function lagrangeWeights(st: Stencil, t: number, scale: number): void {
+  const { P, offLo, pre, suf, w, den } = st;
+  pre[0] = 1;
+  for (let m = 0; m < P; m++) pre[m + 1] = pre[m]! * (t - (m + offLo));
+  suf[P] = 1;
+  for (let m = P - 1; m >= 0; m--) suf[m] = suf[m + 1]! * (t - (m + offLo));
+  for (let k = 0; k < P; k++) w[k] = scale * pre[k]! * suf[k + 1]! * den[k]!;
 }
 
 // ---------------------------------------------------------------------------
@@ -173,10 +222,7 @@ const HALF_TABLE_SLOTS = 4;
 let tableBuf: Float64Array = new Float64Array(0);
 let binBuf: Float64Array = new Float64Array(0);
 let idxBuf: Int32Array = new Int32Array(0);
-let j0Buf: Float64Array = new Float64Array(0);
-let tBuf: Float64Array = new Float64Array(0);
 let energyBuf: Float64Array = new Float64Array(0);
-const weightBuf = new Float64Array(P);
 
 function grownF64(buf: Float64Array, n: number): Float64Array {
   return buf.length >= n ? buf : new Float64Array(Math.max(n, Math.ceil(buf.length * 1.5)));
@@ -185,16 +231,17 @@ function grownI32(buf: Int32Array, n: number): Int32Array {
   return buf.length >= n ? buf : new Int32Array(Math.max(n, Math.ceil(buf.length * 1.5)));
 }
 
-/** Is 8-point interpolation on step h accurate to CHECK_EPS (pointwise relative)? */
-function tableAccurate(prof: Profile, h: number): boolean {
+/** Is st.P-point interpolation on step h accurate to CHECK_EPS (pointwise relative)? */
+function tableAccurate(prof: Profile, h: number, st: Stencil): boolean {
   const width = Math.max(prof.g, prof.s);
   const q = Math.min(Math.ceil((CHECK_RANGE * width) / h), CHECK_MAX_INTERVALS);
-  const nodes = new Float64Array(q + P);
+  const nodes = new Float64Array(q + st.P);
   for (let m = 0; m < nodes.length; m++) nodes[m] = prof.value(m * h);
-  lagrangeWeights(0.5, 1, weightBuf);
+  lagrangeWeights(st, 0.5, 1);
+  const w = st.w;
   for (let j = 0; j < q; j++) {
     let v = 0;
-    for (let k = 0; k < P; k++) v += weightBuf[k]! * nodes[Math.abs(j + k + OFF_LO)]!;
+    for (let k = 0; k < st.P; k++) v += w[k]! * nodes[Math.abs(j + k + st.offLo)]!;
     const exact = prof.value((j + 0.5) * h);
     if (!(Math.abs(v - exact) <= CHECK_EPS * exact)) return false;
   }
@@ -202,19 +249,31 @@ function tableAccurate(prof: Profile, h: number): boolean {
 }
 
 /** Oversampling M for the table (0: tabulation not accurate enough, use direct). */
-function chooseM(prof: Profile, gamma: number, sigma: number, step: number): number {
-  const key = `${gamma}|${sigma}|${step}`;
+function chooseM(prof: Profile, gamma: number, sigma: number, step: number, st: Stencil): number {
+  const key = `${st.P}|${gamma}|${sigma}|${step}`;
   const cached = mCache.get(key);
   if (cached !== undefined) return cached;
-  const h0 = Math.max(0.035 * prof.g, 0.05 * prof.s);
+  // Start from the bound of the smoother of the two limits ...
+  const h0 = Math.max(st.hL * prof.g, st.hG * prof.s);
   let M = Math.max(1, Math.ceil(step / h0));
   let chosen = 0;
-  while (M <= M_MAX) {
-    if (tableAccurate(prof, step / M)) {
-      chosen = M;
-      break;
+  if (M <= M_MAX && tableAccurate(prof, step / M, st)) {
+    // ... which is pessimistic when both widths matter: lower M while the
+    // check still passes (smaller tables, cheaper sums).
+    chosen = M;
+    while (chosen > 1) {
+      const lower = Math.min(chosen - 1, Math.floor(chosen * 0.9));
+      if (!tableAccurate(prof, step / lower, st)) break;
+      chosen = lower;
     }
-    M = Math.ceil(M * 1.25);
+  } else {
+    while (M <= M_MAX) {
+      M = Math.ceil(M * 1.25);
+      if (M <= M_MAX && tableAccurate(prof, step / M, st)) {
+        chosen = M;
+        break;
+      }
+    }
   }
   if (mCache.size > 256) mCache.clear();
   mCache.set(key, chosen);
@@ -256,12 +315,87 @@ function halfTable(prof: Profile, gamma: number, sigma: number, h: number, lo: n
 
 // ---------------------------------------------------------------------------
 
+/** A tabulation plan for one group of sticks. */
+interface Plan {
+  st: Stencil;
+  M: number;
+  h: number;
+  /** sticks with floor((wMin - pos)/h) in [coreLo, coreHi] use the table */
+  coreLo: number;
+  coreHi: number;
+  nCore: number;
+  jMin: number;
+  jMax: number;
+  /** table index range T[j - jlo] = V(j h) */
+  jlo: number;
+  jhi: number;
+  /** distinct |j| (Faddeeva calls to fill the table) */
+  mLo: number;
+  mHi: number;
+  cost: number;
+}
+
+const N_BUCKETS = 64;
+const bucketCount = new Float64Array(N_BUCKETS);
+const bucketMin = new Float64Array(N_BUCKETS);
+const bucketMax = new Float64Array(N_BUCKETS);
+
+/**
+ * Cheapest tabulation with stencil st and oversampling M. The table core is
+ * the window widened by D table steps on both sides, D = 2^B - 1 chosen to
+ * minimise (filling + sums + direct evaluation of the sticks outside): a far
+ * stick costs more table entries than direct channel evaluations.
+ */
+function makePlan(pos: Float64Array, idx: Int32Array, m: number, grid: Grid, M: number, st: Stencil): Plan | null {
+  const n = grid.n;
+  const h = grid.step / M;
+  const span = (n - 1) * M; // window width in table steps
+  // distance d >= 0 of each stick beyond the window, in table steps, in
+  // power-of-two buckets: b = 0 for d = 0, else floor(log2 d) + 1
+  bucketCount.fill(0);
+  bucketMin.fill(Infinity);
+  bucketMax.fill(-Infinity);
+  for (let i = 0; i < m; i++) {
+    const j0 = Math.floor((grid.wMin - pos[idx[i]!]!) / h);
+    const d = Math.max(0, j0, -span - j0);
+    const b = d === 0 ? 0 : Math.min(N_BUCKETS - 1, Math.floor(Math.log2(d)) + 1);
+    bucketCount[b] = bucketCount[b]! + 1;
+    if (j0 < bucketMin[b]!) bucketMin[b] = j0;
+    if (j0 > bucketMax[b]!) bucketMax[b] = j0;
+  }
+  let best: Plan | null = null;
+  let nCore = 0;
+  let jMin = Infinity;
+  let jMax = -Infinity;
+  for (let B = 0; B < N_BUCKETS - 1; B++) {
+    if (bucketCount[B] === 0) continue;
+    nCore += bucketCount[B]!;
+    jMin = Math.min(jMin, bucketMin[B]!);
+    jMax = Math.max(jMax, bucketMax[B]!);
+    const jlo = jMin + st.offLo;
+    const jhi = jMax + st.offLo + st.P - 1 + span;
+    if (jhi - jlo + 1 > MAX_TABLE) break;
+    const mLo = jlo <= 0 && jhi >= 0 ? 0 : Math.min(Math.abs(jlo), Math.abs(jhi));
+    const mHi = Math.max(Math.abs(jlo), Math.abs(jhi));
+    const sums =
+      st === S8 ? nCore * n * st.P * COST_MAC : n * (jMax - jMin + st.P) * COST_MAC + nCore * st.P * COST_MAC;
+    const cost = sums + (m - nCore) * n * COST_FADDEEVA + (mHi - mLo + 1) * COST_FILL;
+    if (best === null || cost < best.cost) {
+      const D = B === 0 ? 0 : 2 ** B - 1;
+      best = { st, M, h, coreLo: -span - D, coreHi: D, nCore, jMin, jMax, jlo, jhi, mLo, mHi, cost };
+    }
+  }
+  return best;
+}
+
 function directStick(prof: Profile, a: number, p: number, energy: Float64Array, n: number, out: Float64Array): void {
   for (let c = 0; c < n; c++) out[c] = out[c]! + a * prof.value(energy[c]! - p);
 }
 
 /**
- * Broaden the sticks idx[0 .. m-1] (all with Lorentzian FWHM gamma) onto the grid.
+ * Broaden the sticks idx[0 .. m-1] (all with Lorentzian FWHM gamma) onto the
+ * grid, by the cheapest of: direct evaluation, 8-point per-stick
+ * interpolation, 16-point binned interpolation (all within the same bound).
  */
 function broadenGroup(
   pos: Float64Array,
@@ -280,73 +414,26 @@ function broadenGroup(
   const energy = energyBuf;
   for (let c = 0; c < n; c++) energy[c] = grid.wMin + c * grid.step;
 
-  const M = n > 1 && grid.step > 0 ? chooseM(prof, gamma, sigma, grid.step) : 0;
-  if (M === 0) {
+  let best: Plan | null = null;
+  if (n > 1 && grid.step > 0) {
+    for (const st of [S8, S16]) {
+      const M = chooseM(prof, gamma, sigma, grid.step, st);
+      if (M === 0) continue;
+      const plan = makePlan(pos, idx, m, grid, M, st);
+      if (plan !== null && (best === null || plan.cost < best.cost)) best = plan;
+    }
+  }
+  if (best === null || best.cost >= m * n * COST_FADDEEVA) {
     for (let i = 0; i < m; i++) {
       const k = idx[i]!;
       directStick(prof, wt[k]!, pos[k]!, energy, n, out);
     }
     return;
   }
-  const h = grid.step / M;
-  const span = (n - 1) * M; // window width in table steps
 
-  // Fractional table positions; core range selection.
-  let uMin = Infinity;
-  let uMax = -Infinity;
-  for (let i = 0; i < m; i++) {
-    const u = Math.floor((grid.wMin - pos[idx[i]!]!) / h);
-    if (u < uMin) uMin = u;
-    if (u > uMax) uMax = u;
-  }
-  let coreLo = uMin;
-  let coreHi = uMax;
-  if (uMax - uMin + span + P > MAX_TABLE) {
-    const D = Math.floor((MAX_TABLE - P - 2 * span) / 2);
-    coreLo = -D - span;
-    coreHi = D;
-  }
-  j0Buf = grownF64(j0Buf, m);
-  tBuf = grownF64(tBuf, m);
-  const j0s = j0Buf;
-  const ts = tBuf;
-  let nCore = 0;
-  let jMin = Infinity;
-  let jMax = -Infinity;
-  for (let i = 0; i < m; i++) {
-    const u = (grid.wMin - pos[idx[i]!]!) / h;
-    const j0 = Math.floor(u);
-    if (j0 >= coreLo && j0 <= coreHi) {
-      // keep core sticks first (stable), their j0 and t
-      idx[nCore] = idx[i]!; // safe: nCore <= i
-      j0s[nCore] = j0;
-      ts[nCore] = u - j0;
-      nCore++;
-      if (j0 < jMin) jMin = j0;
-      if (j0 > jMax) jMax = j0;
-    } else {
-      // far stick: direct evaluation
-      const k = idx[i]!;
-      directStick(prof, wt[k]!, pos[k]!, energy, n, out);
-    }
-  }
-  if (nCore === 0) return;
-
-  const jlo = jMin + OFF_LO;
-  const jhi = jMax + OFF_LO + P - 1 + span;
-  // distinct |j| values needed = Faddeeva calls for the table
-  const mLo = jlo <= 0 && jhi >= 0 ? 0 : Math.min(Math.abs(jlo), Math.abs(jhi));
-  const mHi = Math.max(Math.abs(jlo), Math.abs(jhi));
-  if (mHi - mLo + 1 >= nCore * n) {
-    for (let i = 0; i < nCore; i++) {
-      const k = idx[i]!;
-      directStick(prof, wt[k]!, pos[k]!, energy, n, out);
-    }
-    return;
-  }
-
-  // two-sided table T[j - jlo] = V(j h)
-  const half = halfTable(prof, gamma, sigma, h, mLo, mHi);
+  // two-sided table T[j - jlo] = V(j h) from the (cached) exact half table
+  const { st, h, jlo, jhi } = best;
+  const half = halfTable(prof, gamma, sigma, h, best.mLo, best.mHi);
   const tLen = jhi - jlo + 1;
   tableBuf = grownF64(tableBuf, tLen);
   const T = tableBuf;
@@ -354,30 +441,41 @@ function broadenGroup(
   const hlo = half.lo;
   for (let j = jlo; j <= jhi; j++) T[j - jlo] = hd[Math.abs(j) - hlo]!;
 
-  const lenA = jMax - jMin + P;
-  if (lenA < nCore * P) {
-    accumulateBinned(wt, idx, j0s, ts, nCore, jMin, lenA, T, jlo, M, n, out);
+  if (st === S8) {
+    accumulatePerStick(pos, wt, idx, m, grid, best, T, out);
   } else {
-    accumulatePerStick(wt, idx, j0s, ts, nCore, T, jlo, M, n, out);
+    accumulateBinned(pos, wt, idx, m, grid, best, T, out);
+  }
+  // sticks outside the table core
+  if (best.nCore < m) {
+    for (let i = 0; i < m; i++) {
+      const k = idx[i]!;
+      const j0 = Math.floor((grid.wMin - pos[k]!) / h);
+      if (j0 < best.coreLo || j0 > best.coreHi) directStick(prof, wt[k]!, pos[k]!, energy, n, out);
+    }
   }
 }
 
 /** Per stick: 8 multiply-adds per channel at stride M in the table. */
 function accumulatePerStick(
+  pos: Float64Array,
   wt: Float64Array,
   idx: Int32Array,
-  j0s: Float64Array,
-  ts: Float64Array,
-  nCore: number,
+  m: number,
+  grid: Grid,
+  plan: Plan,
   T: Float64Array,
-  jlo: number,
-  M: number,
-  n: number,
   out: Float64Array,
 ): void {
-  const w = weightBuf;
-  for (let i = 0; i < nCore; i++) {
-    lagrangeWeights(ts[i]!, wt[idx[i]!]!, w);
+  const { st, h, M, coreLo, coreHi, jlo } = plan;
+  const n = grid.n;
+  const w = st.w;
+  for (let i = 0; i < m; i++) {
+    const k = idx[i]!;
+    const u = (grid.wMin - pos[k]!) / h;
+    const j0 = Math.floor(u);
+    if (j0 < coreLo || j0 > coreHi) continue;
+    lagrangeWeights(st, u - j0, wt[k]!);
     const w0 = w[0]!;
     const w1 = w[1]!;
     const w2 = w[2]!;
@@ -386,7 +484,7 @@ function accumulatePerStick(
     const w5 = w[5]!;
     const w6 = w[6]!;
     const w7 = w[7]!;
-    let b = j0s[i]! + OFF_LO - jlo;
+    let b = j0 + st.offLo - jlo;
     for (let c = 0; c < n; c++, b += M) {
       out[c] =
         out[c]! +
@@ -404,31 +502,36 @@ function accumulatePerStick(
 
 /**
  * Binned: A[q - qlo] = sum over sticks of weight * Lagrange weight at fine
- * index q; each channel is then one dot product of A with the table.
+ * index q (an exact regrouping of the per-stick sums); each channel is then
+ * one dot product of A with the table.
  */
 function accumulateBinned(
+  pos: Float64Array,
   wt: Float64Array,
   idx: Int32Array,
-  j0s: Float64Array,
-  ts: Float64Array,
-  nCore: number,
-  jMin: number,
-  lenA: number,
+  m: number,
+  grid: Grid,
+  plan: Plan,
   T: Float64Array,
-  jlo: number,
-  M: number,
-  n: number,
   out: Float64Array,
 ): void {
-  const w = weightBuf;
-  const qlo = jMin + OFF_LO;
+  const { st, h, M, coreLo, coreHi, jlo, jMin, jMax } = plan;
+  const n = grid.n;
+  const P = st.P;
+  const w = st.w;
+  const qlo = jMin + st.offLo; // === jlo
+  const lenA = jMax - jMin + P;
   binBuf = grownF64(binBuf, lenA);
   const A = binBuf;
   A.fill(0, 0, lenA);
-  for (let i = 0; i < nCore; i++) {
-    lagrangeWeights(ts[i]!, wt[idx[i]!]!, w);
-    const b = j0s[i]! + OFF_LO - qlo;
-    for (let k = 0; k < P; k++) A[b + k] = A[b + k]! + w[k]!;
+  for (let i = 0; i < m; i++) {
+    const k = idx[i]!;
+    const u = (grid.wMin - pos[k]!) / h;
+    const j0 = Math.floor(u);
+    if (j0 < coreLo || j0 > coreHi) continue;
+    lagrangeWeights(st, u - j0, wt[k]!);
+    const b = j0 + st.offLo - qlo;
+    for (let r = 0; r < P; r++) A[b + r] = A[b + r]! + w[r]!;
   }
   for (let c = 0; c < n; c++) {
     const off = qlo + c * M - jlo;
@@ -453,6 +556,10 @@ function accumulateBinned(
  *   sum_k wt[k] * V_k(wMin + c * step - pos[k]),  k < count,
  * where V_k has Lorentzian FWHM gamma1 if pos[k] < split else gamma2, and
  * Gaussian FWHM sigmaG (see the module header for accuracy and method).
+ * Widths must be finite and >= 0 (Gamma = 0 or sigmaG = 0 give the pure
+ * Gaussian / Lorentzian); weights are meant to be >= 0, which is what the
+ * error bound (relative to the spectrum) assumes. Throws RangeError on
+ * invalid arguments or non-finite sticks.
  */
 export function broadenSticks(
   pos: Float64Array,
