@@ -96,6 +96,7 @@ export async function runDataset(opts: DatasetOptions, io: CliIo): Promise<numbe
     requests.push({ ion, seed, ranges, perDiag, start: s, end: Math.min(s + chunk, count) });
   }
 
+  io.stderr(`dataset ${ion}: ${count} spectra (${ranges}, seed ${seed}, per-diag ${perDiag}) -> ${out}; writing ${partial} (Ctrl-C pauses, the same command resumes)`);
   const progress = new Progress(io, `dataset ${ion}`, count, 'spectra', writer.rowsDone);
   let stopped: string | undefined;
   const onSignal = (sig: string) => () => {
