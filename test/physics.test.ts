@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { gaunt, threeJ } from '../src/physics/gaunt.js';
 import { makeBasis } from '../src/physics/basis.js';
+import { timeReverse } from '../src/physics/symmetry.js';
 import { assembleBlock, buildOperators, TERM_INDEX, N_TERMS } from '../src/physics/operators.js';
 import { symmetricEigen } from '../src/physics/eigen.js';
 import { ION_NAMES, PARAM_RANGES, ionData, energyWindow } from '../src/physics/ions.js';
@@ -249,4 +250,53 @@ describe('every ion', () => {
     expect(w.n).toBe(501);
     expect(w.split).toBeCloseTo(3.7763 / 4, 12);
   });
+});
+
+describe('time-reversal reduction', () => {
+  it('U H U^T = H for every term of every configuration (1e-13)', () => {
+    for (let n = 2; n <= 8; n++) {
+      const pair = configurationPair(n);
+      for (const ops of [pair.initial, pair.final]) {
+        const { basis } = ops;
+        basis.states.forEach((list, b) => {
+          const dim = list.length;
+          const img = Array.from(list, (s) => timeReverse(s));
+          const pb = basis.lookup.get(img[0]!.image)! >>> 16;
+          expect(basis.labels[pb]).toBe((8 - basis.labels[b]!) % 8);
+          const pdim = basis.states[pb]!.length;
+          ops.mats[b]!.forEach((m, t) => {
+            const mp = ops.mats[pb]![t]!;
+            let err = 0;
+            for (let i = 0; i < dim; i++) {
+              const ii = basis.lookup.get(img[i]!.image)! & 0xffff;
+              for (let j = 0; j < dim; j++) {
+                const jj = basis.lookup.get(img[j]!.image)! & 0xffff;
+                err = Math.max(err, Math.abs(img[i]!.sign * img[j]!.sign * m[i * dim + j]! - mp[ii * pdim + jj]!));
+              }
+            }
+            expect(err).toBeLessThan(1e-13);
+          });
+        });
+      }
+    }
+  });
+
+  it.each(['Ti2+', 'V2+', 'Mn3+', 'Fe3+', 'Co2+', 'Ni3+'] as const)(
+    '%s: reduced and unreduced diagonalisation give the same spectrum (1e-10 of max) and levels',
+    (ion) => {
+      const m = ionModel(ion);
+      const cf = { Dq: 0.11, Ds: 0.23, Dt: -0.05, S1: 0.8, S2: 0.7 };
+      const b = { T: 800, sigmaG: 0.1, Gamma1: 0.4, Gamma2: 0.6 };
+      const red = computeSticks(ionSpec(m, cf), { tMax: b.T });
+      const full = computeSticks(ionSpec(m, cf), { tMax: b.T, symmetry: false });
+      expect(red.maxBlock).toBeLessThan(full.maxBlock + 1);
+      for (const pol of ['iso', 'z', 'x'] as const) {
+        const x = broaden(red, m.window, b, pol);
+        const y = broaden(full, m.window, b, pol);
+        const max = Math.max(...y);
+        x.forEach((v, c) => expect(Math.abs(v - y[c]!)).toBeLessThan(1e-10 * max));
+      }
+      expect(red.states.length).toBe(full.states.length);
+    },
+  );
 });

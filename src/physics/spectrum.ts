@@ -16,6 +16,7 @@ import {
   combineOperators,
 } from './operators.js';
 import { type EnergyWindow, type IonName, KB_EV_PER_K, energyWindow, ionData } from './ions.js';
+import { type ReductionPlan, identityPlan, reduceMatrix, reduceVector, reductionPlan, routeVector } from './symmetry.js';
 import { broadenSticks } from './voigt.js';
 
 /** Weights below this fraction of the ground state's are dropped (physics.md section 4). */
@@ -95,6 +96,8 @@ export interface ConfigurationPair {
   readonly initial: OperatorSet;
   readonly final: OperatorSet;
   readonly dipole: DipoleOperator;
+  /** time-reversal reduction of the final-state blocks */
+  readonly finalPlan: ReductionPlan;
 }
 
 const pairCache = new Map<number, ConfigurationPair>();
@@ -104,7 +107,7 @@ export function configurationPair(n: number): ConfigurationPair {
   if (!c) {
     const initial = buildOperators(n, 6);
     const final = buildOperators(n + 1, 5);
-    c = { n, initial, final, dipole: buildDipole(initial.basis, final.basis) };
+    c = { n, initial, final, dipole: buildDipole(initial.basis, final.basis), finalPlan: reductionPlan(final.basis) };
     pairCache.set(n, c);
   }
   return c;
@@ -115,7 +118,7 @@ export function configurationPair(n: number): ConfigurationPair {
  * values, for tests and studies), or an ion's fused 6-term form (fast path).
  */
 export interface HamiltonianSpec {
-  readonly pair: { initial: OperatorSet; final: OperatorSet; dipole: DipoleOperator; n: number };
+  readonly pair: { initial: OperatorSet; final: OperatorSet; dipole: DipoleOperator; n: number; finalPlan?: ReductionPlan };
   readonly initialCoefs: Float64Array;
   readonly finalCoefs: Float64Array;
 }
@@ -128,6 +131,7 @@ export interface IonModel {
   readonly initial: OperatorSet;
   readonly final: OperatorSet;
   readonly dipole: DipoleOperator;
+  readonly finalPlan: ReductionPlan;
 }
 
 const ionCache = new Map<IonName, IonModel>();
@@ -153,6 +157,7 @@ export function ionModel(ion: IonName): IonModel {
     initial: combineOperators(pair.initial, FUSED_TERMS, iniCoefs),
     final: combineOperators(pair.final, FUSED_TERMS, finCoefs),
     dipole: pair.dipole,
+    finalPlan: pair.finalPlan,
   };
   ionCache.set(ion, m);
   return m;
@@ -181,7 +186,7 @@ export interface StickSet {
   /** kept initial states (within the Boltzmann cutoff at tMax), ascending energy */
   readonly states: readonly StateSticks[];
   readonly tMax: number;
-  /** largest block dimension diagonalised, for reports */
+  /** largest (reduced) block dimension diagonalised, for reports */
   readonly maxBlock: number;
 }
 
@@ -190,6 +195,8 @@ export interface StickOptions {
   tMax: number;
   /** sticks with |amplitude|^2 below this fraction of the state's total are dropped (default 1e-16) */
   dropBelow?: number;
+  /** use the time-reversal reduction of the final blocks (default true; false is for tests) */
+  symmetry?: boolean;
 }
 
 /** Diagonalise and compute the sticks (the expensive part). */
@@ -218,7 +225,8 @@ export function computeSticks(spec: HamiltonianSpec, opts: StickOptions): StickS
   const eCut = kT * LN_CUTOFF + DEGENERACY_TOL;
   const kept = levels.filter((l) => l.e - e0 <= eCut);
 
-  // 2. dipole vectors T_q|i>, grouped by final block
+  // 2. dipole vectors T_q|i>, routed to the reduced units of the final blocks
+  const plan = opts.symmetry === false || !pair.finalPlan ? identityPlan(fin.basis) : pair.finalPlan;
   const jobs = new Map<number, { state: number; q: number; vec: Float64Array }[]>();
   kept.forEach((l, s) => {
     for (let q = 0; q < 3; q++) {
@@ -232,24 +240,30 @@ export function computeSticks(spec: HamiltonianSpec, opts: StickOptions): StickS
         if (xi === 0) continue;
         for (let p = db.start[i]!; p < db.start[i + 1]!; p++) v[db.index[p]!]! += db.value[p]! * xi;
       }
-      let list = jobs.get(db.finalBlock);
-      if (!list) jobs.set(db.finalBlock, (list = []));
-      list.push({ state: s, q, vec: v });
+      const route = plan.routes[db.finalBlock]!;
+      const u = routeVector(route, v);
+      for (const id of route.units) {
+        let list = jobs.get(id);
+        if (!list) jobs.set(id, (list = []));
+        list.push({ state: s, q, vec: reduceVector(plan.units[id]!, u) });
+      }
     }
   });
 
-  // 3. final blocks: eigenvalues and projections of the dipole vectors
+  // 3. reduced final units: eigenvalues and projections of the dipole vectors
   const acc = kept.map(() => ({ pos: [] as number[], wt: [] as number[], q: [] as number[] }));
   const drop = opts.dropBelow ?? 1e-16;
-  for (const [fb, list] of jobs) {
-    const n = fin.basis.states[fb]!.length;
+  for (const [id, list] of jobs) {
+    const unit = plan.units[id]!;
+    const nb = fin.basis.states[unit.block]!.length;
+    const n = unit.dim;
     maxBlock = Math.max(maxBlock, n);
     const k = list.length;
     const vs = new Float64Array(n * k);
     list.forEach((job, j) => {
       for (let i = 0; i < n; i++) vs[i * k + j] = job.vec[i]!;
     });
-    const h = assembleBlock(fin, fb, spec.finalCoefs, new Float64Array(n * n));
+    const h = reduceMatrix(unit, assembleBlock(fin, unit.block, spec.finalCoefs, new Float64Array(nb * nb)), nb);
     const { values, proj } = eigenProject(h, n, vs, k);
     list.forEach((job, j) => {
       let norm = 0;
