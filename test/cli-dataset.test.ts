@@ -64,6 +64,24 @@ describe('xasmap dataset', () => {
     expect(again.stderr).toMatch(/exists.*--force/);
   });
 
+  it('after SIGKILL the partial file still resumes to the same data (exact)', async () => {
+    const whole = join(dir, 'k-whole.h5');
+    const part = join(dir, 'k-part.h5');
+    const args = ['--ion', 'V3+', '--count', '400', '--seed', '21', '--workers', '1'];
+    expect(runCli(['dataset', ...args, '--out', whole]).code).toBe(0);
+    const r = await runCliInterrupted(['dataset', ...args, '--out', part], /writing .*partial/, 'SIGKILL', 1200);
+    expect(r.code).toBe(null); // killed
+    expect(existsSync(`${part}.partial`)).toBe(true);
+    expect((await readDatasetFile(`${part}.partial`)).meta.rowsDone).toBeLessThan(400);
+    const resumed = runCli(['dataset', ...args, '--out', part]);
+    expect(resumed.stderr).not.toMatch(/error/);
+    expect(resumed.code).toBe(0);
+    const A = await readDatasetFile(whole);
+    const B = await readDatasetFile(part);
+    expect(Buffer.from(A.spectra.buffer).equals(Buffer.from(B.spectra.buffer))).toBe(true);
+    expect(Buffer.from(A.params.buffer).equals(Buffer.from(B.params.buffer))).toBe(true);
+  });
+
   it('oh and c4v ranges; per-diag groups share the crystal field', async () => {
     const oh = join(dir, 'oh.h5');
     const c4v = join(dir, 'c4v.h5');
