@@ -254,6 +254,39 @@ describe('dataset file', () => {
     expect(got.params).toEqual(rowsFor(0, 3).params);
   });
 
+  it('resume raises a lagging end-of-allocation (writer killed mid-flush) and continues', async () => {
+    const file = tmp('eoa.h5');
+    const meta = makeMeta({ count: 600 });
+    const wr = await createDatasetFile(file, meta);
+    const a = rowsFor(0, 256);
+    wr.writeRows(0, a.params, a.spectra);
+    wr.close();
+    // Bytes past the superblock's end-of-allocation, as a kill mid-flush leaves them.
+    const eoaOf = (): bigint => fs.readFileSync(file).subarray(0, 48).readBigUInt64LE(28);
+    const cleanSize = fs.statSync(file).size;
+    expect(eoaOf()).toBe(BigInt(cleanSize));
+    fs.appendFileSync(file, Buffer.alloc(5000, 7));
+    await readDatasetFile(file); // read-only: opens, does not repair
+    expect(eoaOf()).toBe(BigInt(cleanSize));
+
+    const wr2 = await resumeDatasetFile(file, meta);
+    expect(eoaOf()).toBeGreaterThanOrEqual(BigInt(cleanSize + 5000));
+    expect(wr2.rowsDone).toBe(256);
+    for (let s = 256; s < 600; s += 256) {
+      const { params, spectra } = rowsFor(s, Math.min(256, 600 - s));
+      wr2.writeRows(s, params, spectra);
+    }
+    wr2.finish();
+    const got = await readDatasetFile(file);
+    expect(got.meta.complete).toBe(true);
+    expect(got.spectra).toEqual(rowsFor(0, 600).spectra);
+
+    // A complete file can be "resumed": nothing left to write, finish() is harmless.
+    const wr3 = await resumeDatasetFile(file, meta);
+    expect(wr3.rowsDone).toBe(600);
+    wr3.finish();
+  });
+
   it('readDatasetFile: FILE_NOT_FOUND for a missing file', async () => {
     const e = await codeOf(readDatasetFile(tmp('does-not-exist.h5')));
     expect(e.code).toBe('FILE_NOT_FOUND');

@@ -39,12 +39,21 @@
  *   energy   (n,) float64, absolute energy, attribute `units` = 'eV'
  *
  * Both row datasets have their full shape (N, ...) from creation on; only the
- * chunks that were written occupy space. Rows are written strictly in order,
- * and after every block `rows_done` is updated and the file is flushed
- * (H5Fflush), so a reader or a resumed run trusts exactly rows [0, rows_done).
- * The file uses the HDF5 library's default format bounds (superblock v2, no
- * SWMR write flag), so it opens with h5py / HDF5 >= 1.8 even after the writer
- * was killed.
+ * chunks that were written occupy space. Rows are written strictly in order;
+ * for every block the rows are written and the file flushed (H5Fflush), then
+ * `rows_done` is raised and the file flushed again, so a reader or a resumed
+ * run trusts exactly rows [0, rows_done). The file uses the HDF5 library's
+ * default format bounds (superblock v2, no SWMR write-access flag), so it
+ * opens with HDF5 >= 1.8 tools (checked with h5dump/h5ls 1.10.8) even after
+ * the writer was killed.
+ *
+ * Crash behaviour: a clean close (or Ctrl-C / SIGTERM handled by calling
+ * close()) leaves a valid partial file. After SIGKILL right after a
+ * writeRows returned, the file opens with rows_done correct. After SIGKILL
+ * in the middle of a writeRows, rows_done still describes complete rows,
+ * but the superblock's end-of-allocation may lag behind the new chunks;
+ * resuming repairs that (see repairEndOfAllocation; h5clear --increment does
+ * the same). No fsync is done: a power loss or OS crash is not covered.
  */
 import fs from 'node:fs';
 import nodePath from 'node:path';
@@ -177,7 +186,9 @@ export async function createDatasetFile(
  * 'DATASET_MISMATCH' (message names the attribute) if ion / seed / ranges /
  * count / window (window_w_min, window_step, window_n, w, energy) / extra
  * differ from `expect`. The version string is not compared. A complete file
- * is accepted (rowsDone === count).
+ * is accepted (rowsDone === count). If the previous writer was killed in the
+ * middle of a flush, the superblock's end-of-allocation is first raised to
+ * the file size (the only change made to the file before it is validated).
  */
 export async function resumeDatasetFile(path: string, expect: DatasetMeta): Promise<DatasetWriter> {
   validateMeta(expect);
@@ -384,6 +395,7 @@ function validateMeta(m: DatasetMeta): void {
   if (!(m.energy instanceof Float64Array) || m.energy.length !== m.w.length) {
     bad(`energy must be a Float64Array of the same length as w (${m.w.length})`);
   }
+  if (!m.w.every(Number.isFinite) || !m.energy.every(Number.isFinite)) bad('w and energy must be finite');
   for (const [k, v] of Object.entries(m.extra ?? {})) {
     if (k === '' || k.includes('/')) bad(`extra attribute name '${k}' is not allowed`);
     if (RESERVED_ATTRS.has(k)) bad(`extra attribute '${k}' clashes with a reserved attribute`);
@@ -548,7 +560,7 @@ function readRows(ds: H5Dataset, start: number, end: number, width: number, abs:
  * and index entries past the end-of-allocation (EOA) address recorded in the
  * superblock, which HDF5 writes last; HDF5 then refuses to touch them
  * ('addr overflow'). A clean flush or close leaves EOF == EOA, so EOF > EOA
- * means an unclean stop: raise EOA to EOF, as `h5clear --increment=0` does.
+ * means an unclean stop: raise EOA to EOF (like `h5clear --increment`).
  * Only version 2/3 superblocks with 8-byte addresses and a valid checksum are
  * touched. Returns true if the file was changed.
  */
