@@ -43,12 +43,13 @@ function datasetRate(ion, dir) {
   const out = join(dir, `${ion}.h5`);
   const code = `
     const { main } = await import(${JSON.stringify(new URL('../dist/cli/index.js', import.meta.url).href)});
-    const io = { stdout() {}, stderr() {}, isTTY: false };
+    const io = { stdout() {}, stderr(l) { process.stderr.write(l + '\\n'); }, isTTY: false };
     const t0 = performance.now();
     const rc = await main(['node', 'xasmap', 'dataset', '--ion', ${JSON.stringify(ion)}, '--count', '${rows}', '--out', ${JSON.stringify(out)}, '--workers', '2', '--seed', '1'], io);
     console.log(JSON.stringify({ rc, ms: performance.now() - t0, maxRssKiB: process.resourceUsage().maxRSS }));`;
   const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8' });
   const res = JSON.parse(r.stdout.trim().split('\n').pop());
+  if (res.rc !== 0) throw new Error(`dataset for ${ion} failed (exit ${res.rc}): ${r.stderr}`);
   rmSync(out, { force: true });
   return res;
 }

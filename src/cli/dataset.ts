@@ -150,7 +150,9 @@ async function runPool(
   if (!existsSync(script)) {
     throw new XasmapError('INTERNAL', `worker script ${script} is missing: run 'npm run build' (or use --workers 0)`, 1);
   }
-  const pool = Array.from({ length: nWorkers }, () => new Worker(script));
+  // workers inherit execArgv; --input-type (valid only with --eval) would make them fail to start
+  const execArgv = process.execArgv.filter((a) => !a.startsWith('--input-type'));
+  const pool = Array.from({ length: nWorkers }, () => new Worker(script, { execArgv }));
   const ready = new Map<number, RowsResult>();
   let next = 0;
   let deliverIdx = 0;
