@@ -20,6 +20,7 @@ import { VERSION } from '../version.js';
 import { parseIon } from './ion-option.js';
 import type { CliIo } from './io.js';
 import { Progress, formatDuration } from './progress.js';
+import { intOption } from './options.js';
 
 export interface DatasetOptions {
   ion?: string;
@@ -34,16 +35,6 @@ export interface DatasetOptions {
 
 /** Rows per work unit (rounded up to a multiple of per-diag). */
 const CHUNK_ROWS = 32;
-
-function intOption(name: string, value: string | undefined, min: number, fallback?: number): number {
-  if (value === undefined) {
-    if (fallback === undefined) throw new XasmapError('BAD_ARGS', `--${name} is required`);
-    return fallback;
-  }
-  const v = Number(value);
-  if (!Number.isInteger(v) || v < min) throw new XasmapError('BAD_ARGS', `--${name} must be an integer >= ${min}, got '${value}'`);
-  return v;
-}
 
 export async function runDataset(opts: DatasetOptions, io: CliIo): Promise<number> {
   const ion = parseIon(opts.ion);

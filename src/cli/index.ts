@@ -8,6 +8,7 @@ import { VERSION } from '../version.js';
 import { type CliIo, processIo } from './io.js';
 import { runSimulate } from './simulate.js';
 import { runDataset } from './dataset.js';
+import { runTrain } from './train.js';
 
 export function buildProgram(io: CliIo, setCode: (c: number) => void): Command {
   const program = new Command();
@@ -41,6 +42,21 @@ export function buildProgram(io: CliIo, setCode: (c: number) => void): Command {
     .option('--per-diag <k>', 'broadenings drawn per diagonalisation (see docs/formats.md)')
     .option('--force', 'start over even if --out exists')
     .action(async (opts) => setCode(await runDataset(opts, io)));
+
+  program
+    .command('train')
+    .description('train a neural surrogate (sLCNN-7 or dense) on a database; resumable')
+    .requiredOption('--data <file>', 'training database from xasmap dataset')
+    .requiredOption('--out <dir>', 'model directory, e.g. models/Ni2+')
+    .option('--arch <arch>', 'slcnn7 | dense', 'slcnn7')
+    .option('--epochs <n>', 'maximum epochs', '80')
+    .option('--batch <n>', 'minibatch size', '256')
+    .option('--seed <s>', 'seed of the split, initialisation and shuffling', '1')
+    .option('--lr <x>', 'RMSprop learning rate', '0.001')
+    .option('--patience <n>', 'early stopping: epochs without a new best validation loss', '10')
+    .option('--backend <b>', 'auto | wasm | gpu | cpu', 'wasm')
+    .option('--force', 'discard an existing model or checkpoint in --out')
+    .action(async (opts) => setCode(await runTrain(opts, io)));
 
   return program;
 }

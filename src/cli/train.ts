@@ -1,0 +1,207 @@
+/**
+ * `xasmap train --data FILE.h5 [--arch slcnn7|dense] --out models/ION [--epochs 80] [--batch B] [--seed S]`
+ *
+ * RMSprop on the MSE, 8:1:1 split stored with the model (split.json), a checkpoint
+ * after every epoch in OUT/checkpoint (run the same command again to resume), early
+ * stopping on the validation loss, the best weights in OUT, progress on stderr, loss
+ * curve in OUT/loss.png, everything about the run in OUT/meta.json.
+ */
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { cpus } from 'node:os';
+import * as tf from '@tensorflow/tfjs';
+import { XasmapError } from '../errors.js';
+import { readDatasetFile } from '../io/dataset-file.js';
+import { saveModel } from '../io/model-files.js';
+import { hasCheckpoint, loadCheckpoint, removeCheckpoint, saveCheckpoint } from '../io/checkpoint.js';
+import { linePlot } from '../io/plot-svg.js';
+import { svgToPng } from '../io/png.js';
+import { isIonName, energyWindow, PARAM_RANGES } from '../physics/ions.js';
+import { initBackend, type BackendKind } from '../model/backend.js';
+import { buildDense, buildSlcnn7 } from '../model/architectures.js';
+import { FES_DEGREE, FES_SIZE, fesFeatures } from '../model/features.js';
+import { makeSplit } from '../model/split.js';
+import { DEFAULT_TRAIN, type TrainSettings, type TrainState, initialState, train } from '../model/train.js';
+import { MODEL_META, MODEL_SPLIT, type ModelMeta } from '../model/meta.js';
+import { VERSION } from '../version.js';
+import type { CliIo } from './io.js';
+import { Progress, formatDuration } from './progress.js';
+import { intOption, numberOption } from './options.js';
+
+export interface TrainOptions {
+  data?: string;
+  arch?: string;
+  out?: string;
+  epochs?: string;
+  batch?: string;
+  seed?: string;
+  lr?: string;
+  patience?: string;
+  backend?: string;
+  force?: boolean;
+}
+
+interface CheckpointState {
+  train: TrainState;
+  settings: TrainSettings;
+  arch: string;
+  dataset: ModelMeta['dataset'];
+  wallSeconds: number;
+}
+
+/** First channel of the L2 side: w >= zeta2p/4. */
+export function splitChannel(win: { wMin: number; step: number; split: number }): number {
+  return Math.ceil((win.split - win.wMin) / win.step - 1e-9);
+}
+
+export async function runTrain(opts: TrainOptions, io: CliIo): Promise<number> {
+  if (!opts.data) throw new XasmapError('BAD_ARGS', '--data FILE.h5 is required');
+  if (!opts.out) throw new XasmapError('BAD_ARGS', '--out DIR is required (e.g. models/Ni2+)');
+  const arch = opts.arch ?? 'slcnn7';
+  if (arch !== 'slcnn7' && arch !== 'dense') throw new XasmapError('BAD_ARGS', `--arch must be slcnn7 or dense, got '${arch}'`);
+  const settings: TrainSettings = {
+    ...DEFAULT_TRAIN,
+    epochs: intOption('epochs', opts.epochs, 1, DEFAULT_TRAIN.epochs),
+    batch: intOption('batch', opts.batch, 1, DEFAULT_TRAIN.batch),
+    seed: intOption('seed', opts.seed, 0, DEFAULT_TRAIN.seed),
+    learningRate: numberOption('lr', opts.lr, DEFAULT_TRAIN.learningRate, { gt: 0 }),
+    stopPatience: intOption('patience', opts.patience, 1, DEFAULT_TRAIN.stopPatience),
+  };
+  const out = opts.out;
+  const ckptDir = join(out, 'checkpoint');
+  if (opts.force) removeCheckpoint(ckptDir);
+  const resuming = hasCheckpoint(ckptDir);
+  if (!resuming && existsSync(join(out, MODEL_META)) && !opts.force) {
+    throw new XasmapError('OUTPUT_EXISTS', `${out} holds a finished model; use --force to train it again or choose another --out`);
+  }
+
+  const backend = await initBackend((opts.backend ?? 'wasm') as BackendKind);
+  const db = await readDatasetFile(opts.data);
+  if (!db.meta.complete) {
+    throw new XasmapError('DATASET_INCOMPLETE', `${opts.data}: the database is incomplete (${db.meta.rowsDone} of ${db.meta.count} rows); finish it with the same xasmap dataset command first`);
+  }
+  const ion = db.meta.ion;
+  if (!isIonName(ion)) throw new XasmapError('BAD_DATASET', `${opts.data}: unknown ion '${ion}' in the file`);
+  const rows = db.meta.rowsDone;
+  const perDiag = Number(db.meta.extra?.per_diag ?? 1);
+  const datasetInfo: ModelMeta['dataset'] = {
+    file: basename(opts.data), ion, seed: db.meta.seed, count: rows, ranges: db.meta.ranges, perDiag, version: db.meta.version,
+  };
+  const split = makeSplit(rows, { seed: settings.seed, groupSize: perDiag });
+  const x = fesFeatures(db.params, rows);
+  const data = { x, y: db.spectra, inputSize: FES_SIZE, outputSize: 501 };
+  const win = energyWindow(ion);
+  const archOptions = arch === 'slcnn7' ? { splitChannel: splitChannel(win), seed: settings.seed } : { seed: settings.seed };
+
+  let model: tf.LayersModel;
+  let state: TrainState;
+  let wallBefore = 0;
+  // learningRate is protected in the typings but a plain field at run time (the schedule changes it)
+  const optimizer = tf.train.rmsprop(settings.learningRate) as unknown as tf.Optimizer & { learningRate: number };
+  if (resuming) {
+    const ck = await loadCheckpoint<CheckpointState>(ckptDir);
+    if (ck.state.arch !== arch || JSON.stringify(ck.state.dataset) !== JSON.stringify(datasetInfo) || ck.state.settings.seed !== settings.seed) {
+      throw new XasmapError('CHECKPOINT_MISMATCH', `${ckptDir} belongs to another run (arch ${ck.state.arch}, dataset ${ck.state.dataset.file} seed ${ck.state.dataset.seed}, training seed ${ck.state.settings.seed}); use --force to start over`);
+    }
+    model = ck.model;
+    state = ck.state.train;
+    wallBefore = ck.state.wallSeconds;
+    await optimizer.setWeights(ck.optimizerWeights);
+    io.stderr(`resuming ${out} after epoch ${state.epoch} (best validation MSE ${state.bestValMse.toExponential(3)} at epoch ${state.bestEpoch})`);
+  } else {
+    model = arch === 'slcnn7' ? buildSlcnn7(archOptions as { splitChannel: number; seed: number }) : buildDense(archOptions);
+    state = initialState(settings);
+    mkdirSync(out, { recursive: true });
+  }
+  const paramCount = model.countParams();
+  io.stderr(`train ${arch} for ${ion}: ${paramCount} parameters, ${split.train.length}/${split.val.length}/${split.test.length} train/val/test rows, batch ${settings.batch}, backend ${backend.detail}`);
+
+  let stop: string | undefined;
+  const onSig = (s: string) => () => (stop = s);
+  const sigint = onSig('SIGINT');
+  const sigterm = onSig('SIGTERM');
+  process.on('SIGINT', sigint);
+  process.on('SIGTERM', sigterm);
+  const t0 = performance.now();
+  let progress: Progress | undefined;
+  let progressEpoch = 0;
+  try {
+    await train(model, optimizer, data, split, settings, state, {
+      shouldStop: () => stop !== undefined,
+      onBatch: (epoch, done, total, loss) => {
+        if (epoch !== progressEpoch) {
+          progress = new Progress(io, `epoch ${epoch}/${settings.epochs}`, total, 'samples');
+          progressEpoch = epoch;
+        }
+        progress?.update(done);
+        void loss;
+      },
+      onEpoch: async (st, improved) => {
+        const rec = st.history[st.history.length - 1]!;
+        if (improved) await saveModel(model, out, { force: true });
+        const wall = wallBefore + (performance.now() - t0) / 1000;
+        await saveCheckpoint<CheckpointState>(ckptDir, model, optimizer, { train: st, settings, arch, dataset: datasetInfo, wallSeconds: wall });
+        const left = (settings.epochs - st.epoch) * rec.seconds;
+        if (io.isTTY) io.stderr('\n');
+        io.stderr(
+          `epoch ${st.epoch}: loss ${rec.loss.toExponential(3)}, val MSE ${rec.valMse.toExponential(3)} MAE ${rec.valMae.toExponential(3)}, lr ${rec.learningRate.toExponential(1)}, ${rec.seconds.toFixed(0)} s${improved ? ' (best)' : ''}; ETA ${formatDuration(left)} at most`,
+        );
+        await writeLossCurve(join(out, 'loss.png'), st, ion, arch);
+      },
+    });
+  } finally {
+    process.off('SIGINT', sigint);
+    process.off('SIGTERM', sigterm);
+  }
+  if (stop) {
+    io.stderr(`\ninterrupted (${stop}) after epoch ${state.epoch}; run the same command again to resume`);
+    return 130;
+  }
+  const wallSeconds = wallBefore + (performance.now() - t0) / 1000;
+  const best = state.history.find((h) => h.epoch === state.bestEpoch);
+  const meta: ModelMeta = {
+    format: 'xasmap-model-1',
+    ion,
+    arch,
+    options: archOptions,
+    paramCount,
+    features: { kind: 'fes', degree: FES_DEGREE, size: FES_SIZE, ranges: PARAM_RANGES },
+    window: { wMin: win.wMin, step: win.step, n: win.n, split: win.split, offset: win.offset },
+    dataset: datasetInfo,
+    split: { seed: split.seed, groupSize: split.groupSize, train: split.train.length, val: split.val.length, test: split.test.length },
+    training: {
+      settings,
+      epochs: state.epoch,
+      bestEpoch: state.bestEpoch,
+      stopped: state.stopped,
+      wallSeconds,
+      machine: `${cpus().length} x ${cpus()[0]?.model ?? 'unknown CPU'}, node ${process.version}`,
+      backend: backend.detail,
+      xasmapVersion: VERSION,
+      finished: new Date().toISOString(),
+      history: state.history,
+    },
+    validation: { mse: best?.valMse ?? NaN, mae: best?.valMae ?? NaN },
+  };
+  writeFileSync(join(out, MODEL_SPLIT), JSON.stringify({ seed: split.seed, groupSize: split.groupSize, rows, val: Array.from(split.val), test: Array.from(split.test) }));
+  writeFileSync(join(out, MODEL_META), JSON.stringify(meta, null, 1));
+  removeCheckpoint(ckptDir);
+  io.stderr(`trained ${arch} for ${ion} in ${formatDuration(wallSeconds)}: best validation MSE ${meta.validation.mse.toExponential(3)} MAE ${meta.validation.mae.toExponential(3)} at epoch ${state.bestEpoch} (${state.stopped}); model in ${out}`);
+  return 0;
+}
+
+async function writeLossCurve(path: string, st: TrainState, ion: string, arch: string): Promise<void> {
+  const ep = st.history.map((h) => h.epoch);
+  const svg = linePlot({
+    series: [
+      { x: ep, y: st.history.map((h) => h.loss), label: 'training loss (MSE)' },
+      { x: ep, y: st.history.map((h) => h.valMse), label: 'validation MSE', dash: '6,4' },
+    ],
+    logY: true,
+    title: `${arch} ${ion}: loss per epoch`,
+    xlabel: 'epoch',
+    ylabel: 'mean squared error (box-normalised intensity²)',
+    markers: st.bestEpoch ? [{ x: st.bestEpoch, label: `best ${st.bestEpoch}` }] : [],
+  });
+  await svgToPng(svg, path);
+}

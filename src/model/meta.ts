@@ -1,0 +1,33 @@
+/** What a trained model directory says about itself (models/<ion>/meta.json). */
+import type { EpochRecord, TrainSettings } from './train.js';
+
+export const MODEL_META = 'meta.json';
+export const MODEL_SPLIT = 'split.json';
+
+export interface ModelMeta {
+  format: 'xasmap-model-1';
+  ion: string;
+  arch: 'slcnn7' | 'dense';
+  /** architecture options passed to the builder */
+  options: Record<string, unknown>;
+  paramCount: number;
+  features: { kind: 'fes'; degree: number; size: number; ranges: Record<string, readonly [number, number]> };
+  window: { wMin: number; step: number; n: number; split: number; offset: number };
+  dataset: { file: string; ion: string; seed: number; count: number; ranges: string; perDiag: number; version: string };
+  split: { seed: number; groupSize: number; train: number; val: number; test: number };
+  training: {
+    settings: TrainSettings;
+    epochs: number;
+    bestEpoch: number;
+    stopped: string;
+    wallSeconds: number;
+    machine: string;
+    backend: string;
+    xasmapVersion: string;
+    finished: string;
+    history: EpochRecord[];
+  };
+  validation: { mse: number; mae: number };
+  /** filled by `xasmap evaluate --card` */
+  evaluation?: Record<string, unknown>;
+}
