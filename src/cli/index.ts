@@ -9,6 +9,8 @@ import { type CliIo, processIo } from './io.js';
 import { runSimulate } from './simulate.js';
 import { runDataset } from './dataset.js';
 import { runTrain } from './train.js';
+import { runPredict } from './predict.js';
+import { runModels } from './models.js';
 
 export function buildProgram(io: CliIo, setCode: (c: number) => void): Command {
   const program = new Command();
@@ -57,6 +59,23 @@ export function buildProgram(io: CliIo, setCode: (c: number) => void): Command {
     .option('--backend <b>', 'auto | wasm | gpu | cpu', 'wasm')
     .option('--force', 'discard an existing model or checkpoint in --out')
     .action(async (opts) => setCode(await runTrain(opts, io)));
+
+  program
+    .command('predict')
+    .description('spectra from a trained model (same JSON as simulate, plus "extrapolated")')
+    .requiredOption('--ion <ion>', 'ion, e.g. Ni2+')
+    .requiredOption('--params <file>', 'JSON: one object or an array with the nine parameters')
+    .option('--out <file>', 'write the JSON here instead of stdout')
+    .option('--model <dir>', 'a model directory instead of the shipped model of the ion')
+    .option('--backend <b>', 'auto | wasm | gpu | cpu', 'wasm')
+    .option('--force', 'overwrite --out if it exists')
+    .action(async (opts) => setCode(await runPredict(opts, io)));
+
+  program
+    .command('models')
+    .description('list the shipped models and their measured accuracy')
+    .option('--json', 'machine-readable output')
+    .action(async (opts) => setCode(await runModels(opts, io)));
 
   return program;
 }

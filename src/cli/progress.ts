@@ -31,13 +31,15 @@ export class Progress {
     if (!force && now - this.lastDraw < interval) return;
     this.lastDraw = now;
     const elapsed = (now - this.t0) / 1000;
-    const rate = elapsed > 0 ? (done - this.startDone) / elapsed : 0;
+    // the first second says little about the rate
+    const rate = elapsed > 1 ? (done - this.startDone) / elapsed : NaN;
     const eta = rate > 0 ? (this.total - done) / rate : Infinity;
+    const rateText = Number.isFinite(rate) ? rate.toFixed(1) : '--';
     const frac = this.total > 0 ? done / this.total : 1;
     const width = 24;
     const filled = Math.round(frac * width);
     const bar = '#'.repeat(filled) + '-'.repeat(width - filled);
-    const line = `${this.label} [${bar}] ${done}/${this.total} ${this.unit} ${(100 * frac).toFixed(1)}% ${rate.toFixed(1)} ${this.unit}/s ETA ${formatDuration(eta)}`;
+    const line = `${this.label} [${bar}] ${done}/${this.total} ${this.unit} ${(100 * frac).toFixed(1)}% ${rateText} ${this.unit}/s ETA ${formatDuration(eta)}`;
     this.io.stderr(this.io.isTTY ? `\r${line}` : line);
   }
 
