@@ -91,6 +91,8 @@ export interface BlockedBasis {
   readonly states: readonly Int32Array[];
   /** state mask -> (block << 16) | index, for every state of the configuration */
   readonly lookup: ReadonlyMap<number, number>;
+  /** the same as a table over all 2^16 masks, -1 for states outside the configuration */
+  readonly code: Int32Array;
   readonly dim: number;
 }
 
@@ -106,10 +108,14 @@ export function makeBasis(nd: number, np: number): BlockedBasis {
   const labels = [...byLabel.keys()].sort((a, b) => a - b);
   const states = labels.map((l) => Int32Array.from(byLabel.get(l)!));
   const lookup = new Map<number, number>();
+  const code = new Int32Array(1 << N_SPIN_ORBITALS).fill(-1);
   let dim = 0;
   states.forEach((list, b) => {
-    list.forEach((s, i) => lookup.set(s, (b << 16) | i));
+    list.forEach((s, i) => {
+      lookup.set(s, (b << 16) | i);
+      code[s] = (b << 16) | i;
+    });
     dim += list.length;
   });
-  return { nd, np, labels, states, lookup, dim };
+  return { nd, np, labels, states, lookup, code, dim };
 }

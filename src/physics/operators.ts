@@ -135,8 +135,14 @@ function twoBodyTables(): TwoBodyEntry[][] {
 let oneBodyCache: Map<number, Float64Array> | undefined;
 let twoBodyCache: TwoBodyEntry[][] | undefined;
 
-/** Build every term of the configuration 2p^np 3d^nd as dense block matrices. */
-export function buildOperators(nd: number, np: number): OperatorSet {
+/**
+ * Build the terms of the configuration 2p^np 3d^nd as dense block matrices. With a
+ * full 2p shell (np = 6) the 2p-3d Coulomb and zeta2p terms are not part of the
+ * contract's initial Hamiltonian and are left as zero matrices unless `allTerms`.
+ */
+export function buildOperators(nd: number, np: number, allTerms = false): OperatorSet {
+  const skip = new Uint8Array(N_TERMS);
+  if (np === 6 && !allTerms) for (const t of ['F0pd', 'F2pd', 'G1pd', 'G3pd', 'zeta2p'] as const) skip[TERM_INDEX[t]] = 1;
   const basis = makeBasis(nd, np);
   oneBodyCache ??= oneBodyTables();
   twoBodyCache ??= twoBodyTables();
@@ -153,6 +159,7 @@ export function buildOperators(nd: number, np: number): OperatorSet {
       const s = list[col]!;
       // one-body: sum_ab h_ab c_a^dagger c_b
       for (const [term, h] of one) {
+        if (skip[term]) continue;
         const m = bm[term]!;
         for (let b = 0; b < n; b++) {
           if (!(s & (1 << b))) continue;
@@ -177,7 +184,7 @@ export function buildOperators(nd: number, np: number): OperatorSet {
           const sd = fermionSign(s1, d);
           const s2 = s1 ^ (1 << d);
           for (const e of two[c * n + d]!) {
-            if (s2 & (1 << e.b) || s2 & (1 << e.a) ) continue;
+            if (s2 & (1 << e.b) || s2 & (1 << e.a) || skip[e.term]) continue;
             const sbSign = fermionSign(s2, e.b);
             const s3 = s2 | (1 << e.b);
             const saSign = fermionSign(s3, e.a);
@@ -193,8 +200,8 @@ export function buildOperators(nd: number, np: number): OperatorSet {
 }
 
 function rowOf(basis: BlockedBasis, state: number, blk: number): number {
-  const code = basis.lookup.get(state);
-  if (code === undefined || code >>> 16 !== blk) {
+  const code = basis.code[state]!;
+  if (code < 0 || code >>> 16 !== blk) {
     throw new Error(`internal: operator leaves block ${blk} (state ${state.toString(2)})`);
   }
   return code & 0xffff;
