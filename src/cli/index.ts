@@ -11,6 +11,7 @@ import { runDataset } from './dataset.js';
 import { runTrain } from './train.js';
 import { runPredict } from './predict.js';
 import { runModels } from './models.js';
+import { runEvaluate } from './evaluate.js';
 
 export function buildProgram(io: CliIo, setCode: (c: number) => void): Command {
   const program = new Command();
@@ -70,6 +71,17 @@ export function buildProgram(io: CliIo, setCode: (c: number) => void): Command {
     .option('--backend <b>', 'auto | wasm | gpu | cpu', 'wasm')
     .option('--force', 'overwrite --out if it exists')
     .action(async (opts) => setCode(await runPredict(opts, io)));
+
+  program
+    .command('evaluate')
+    .description("the paper's analysis of a trained model against simulated spectra")
+    .requiredOption('--model <dir>', 'model directory')
+    .requiredOption('--data <file>', 'database (its test split is used when it is the training database)')
+    .requiredOption('--report <dir>', 'where report.json, report.md and the PNGs go')
+    .option('--compare <dir>', 'a second model evaluated on the same spectra (e.g. the dense baseline)')
+    .option('--card', "store the figures in the model's meta.json and write its MODEL.md")
+    .option('--backend <b>', 'auto | wasm | gpu | cpu', 'wasm')
+    .action(async (opts) => setCode(await runEvaluate(opts, io)));
 
   program
     .command('models')

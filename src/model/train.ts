@@ -140,6 +140,9 @@ export async function train(
   hooks: TrainHooks = {},
 ): Promise<TrainState> {
   const bs = settings.batch;
+  // an explicit variable list fixes the order of the optimizer's slots to the model's
+  // weight order, which a reloaded model has too (the engine's registration order differs)
+  const varList = model.trainableWeights.map((w) => w.read() as tf.Variable);
   const xb = new Float32Array(bs * data.inputSize);
   const yb = new Float32Array(bs * data.outputSize);
   while (state.epoch < settings.epochs && state.stopped === 'running') {
@@ -157,7 +160,7 @@ export async function train(
       gatherRows(data.y, data.outputSize, order, s, e, yb);
       const xt = tf.tensor2d(xb.subarray(0, n * data.inputSize), [n, data.inputSize]);
       const yt = tf.tensor2d(yb.subarray(0, n * data.outputSize), [n, data.outputSize]);
-      const cost = optimizer.minimize(() => tf.losses.meanSquaredError(yt, model.apply(xt, { training: true }) as tf.Tensor) as tf.Scalar, true);
+      const cost = optimizer.minimize(() => tf.losses.meanSquaredError(yt, model.apply(xt, { training: true }) as tf.Tensor) as tf.Scalar, true, varList);
       const l = cost ? cost.dataSync()[0]! : NaN;
       cost?.dispose();
       xt.dispose();

@@ -1,0 +1,146 @@
+/**
+ * train / predict / evaluate / models end to end with a tiny database and short
+ * training (real models are never trained in CI).
+ */
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { readDatasetFile } from '../src/io/dataset-file.js';
+import { spectralError } from '../src/physics/spectrum.js';
+import { ION_NAMES } from '../src/physics/ions.js';
+import { runCli, runCliInterrupted, tempDir } from './cli-helpers.js';
+
+const dir = tempDir();
+const db = join(dir, 'ni2-tiny.h5');
+const good = { Dq: 0.12, Ds: 0.05, Dt: 0.01, S1: 0.8, S2: 0.8, T: 300, sigmaG: 0.1, Gamma1: 0.4, Gamma2: 0.6 };
+
+beforeAll(() => {
+  const r = runCli(['dataset', '--ion', 'Ni2+', '--count', '300', '--out', db, '--seed', '4', '--workers', '0']);
+  expect(r.code).toBe(0);
+});
+
+describe('train', () => {
+  it('trains, writes model, meta, split and loss curve; an interrupted run resumes to the same result (1e-6)', async () => {
+    const whole = join(dir, 'm-whole');
+    const part = join(dir, 'm-part');
+    const args = ['--data', db, '--epochs', '4', '--batch', '32', '--seed', '3', '--patience', '10'];
+    const r = runCli(['train', ...args, '--out', whole]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/trained slcnn7 for Ni2\+/);
+    for (const f of ['model.json', 'weights.bin', 'meta.json', 'split.json', 'loss.png']) expect(existsSync(join(whole, f))).toBe(true);
+    expect(existsSync(join(whole, 'checkpoint'))).toBe(false);
+    const png = readFileSync(join(whole, 'loss.png'));
+    expect(png.subarray(1, 4).toString()).toBe('PNG');
+    const meta = JSON.parse(readFileSync(join(whole, 'meta.json'), 'utf8'));
+    expect(meta.ion).toBe('Ni2+');
+    expect(meta.split).toMatchObject({ train: 240, val: 30, test: 30 });
+    expect(meta.training.history).toHaveLength(4);
+    const split = JSON.parse(readFileSync(join(whole, 'split.json'), 'utf8'));
+    expect(new Set([...split.val, ...split.test]).size).toBe(60);
+
+    const i = await runCliInterrupted(['train', ...args, '--out', part], /epoch 2: loss/, 'SIGINT');
+    expect(i.code).toBe(130);
+    expect(i.stderr).toMatch(/run the same command again to resume/);
+    expect(existsSync(join(part, 'checkpoint', 'state.json'))).toBe(true);
+    const res = runCli(['train', ...args, '--out', part]);
+    expect(res.code).toBe(0);
+    expect(res.stderr).toMatch(/resuming .* after epoch [23]/);
+    const m2 = JSON.parse(readFileSync(join(part, 'meta.json'), 'utf8'));
+    expect(m2.training.history).toHaveLength(4);
+    meta.training.history.forEach((h: { valMse: number }, k: number) => {
+      expect(Math.abs(m2.training.history[k].valMse - h.valMse)).toBeLessThan(1e-6 * h.valMse);
+    });
+    // a finished model is not overwritten without --force
+    const again = runCli(['train', ...args, '--out', whole]);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toMatch(/finished model; use --force/);
+  });
+
+  it('the dense baseline trains with the same code', () => {
+    const r = runCli(['train', '--data', db, '--arch', 'dense', '--epochs', '1', '--batch', '64', '--out', join(dir, 'm-dense')]);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(readFileSync(join(dir, 'm-dense', 'meta.json'), 'utf8')).arch).toBe('dense');
+  });
+
+  it('rejects an incomplete database and bad options with exit code 2', async () => {
+    const partial = join(dir, 'incomplete.h5');
+    const i = await runCliInterrupted(['dataset', '--ion', 'Co3+', '--count', '2000', '--out', partial, '--workers', '1'], /writing/, 'SIGINT', 1500);
+    expect(i.code).toBe(130);
+    // the .partial file is not a finished database
+    const r = runCli(['train', '--data', `${partial}.partial`, '--out', join(dir, 'm-bad')]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/incomplete/);
+    expect(runCli(['train', '--data', db, '--arch', 'cnn', '--out', join(dir, 'm-bad2')]).stderr).toMatch(/--arch must be slcnn7 or dense/);
+    expect(runCli(['train', '--data', join(dir, 'nope.h5'), '--out', join(dir, 'm-bad3')]).code).toBe(2);
+  });
+});
+
+describe('predict, evaluate, models', () => {
+  const model = join(dir, 'm-whole');
+  it('predict gives the simulate JSON contract plus extrapolated; bad input as in simulate', () => {
+    const f = join(dir, 'p.json');
+    writeFileSync(f, JSON.stringify([good, { ...good, Dq: 0.3 }]));
+    const r = runCli(['predict', '--ion', 'Ni2+', '--params', f, '--model', model]);
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(Object.keys(out)).toEqual(['ion', 'w', 'energy', 'spectra', 'extrapolated']);
+    expect(out.spectra).toHaveLength(2);
+    expect(out.spectra[0]).toHaveLength(501);
+    expect(out.extrapolated).toEqual([false, true]);
+    expect(r.stderr).toMatch(/case 1, field 'Dq' = 0.3 eV is outside the training range/);
+    const sim = JSON.parse(runCli(['simulate', '--ion', 'Ni2+', '--params', f]).stdout);
+    expect(out.w).toEqual(sim.w);
+    expect(out.energy).toEqual(sim.energy);
+    const bad = join(dir, 'bad.json');
+    writeFileSync(bad, JSON.stringify({ ...good, T: -1 }));
+    const b = runCli(['predict', '--ion', 'Ni2+', '--params', bad, '--model', model]);
+    expect(b.code).toBe(2);
+    expect(b.stderr).toMatch(/case 0, field 'T'/);
+    const wrongIon = runCli(['predict', '--ion', 'Fe2+', '--params', f, '--model', model]);
+    expect(wrongIon.code).toBe(2);
+    expect(wrongIon.stderr).toMatch(/model for Ni2\+, not Fe2\+/);
+  });
+
+  it('predict without a shipped model for the ion says which ions have one', () => {
+    const f = join(dir, 'p1.json');
+    writeFileSync(f, JSON.stringify(good));
+    const r = runCli(['predict', '--ion', 'Ti2+', '--params', f]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/no trained model for Ti2\+ yet; models exist for/);
+  });
+
+  it('evaluate: SE per spectrum equals the hand computation on the test split; intervals add up', async () => {
+    const rep = join(dir, 'report');
+    const r = runCli(['evaluate', '--model', model, '--data', db, '--report', rep, '--compare', join(dir, 'm-dense')]);
+    expect(r.code).toBe(0);
+    const report = JSON.parse(readFileSync(join(rep, 'report.json'), 'utf8'));
+    expect(report.data.subset).toMatch(/test split/);
+    expect(report.models).toHaveLength(2);
+    const m0 = report.models[0];
+    expect(m0.count).toBe(30);
+    expect(m0.intervals.counts.reduce((a: number, b: number) => a + b, 0)).toBe(30);
+    for (const f of ['report.md', 'se-hist.png', 'channels.png', 'mepd.png', 'worst.png']) expect(existsSync(join(rep, f))).toBe(true);
+    // hand computation of the worst spectrum's SE: predict its parameters, compare with the database row
+    const split = JSON.parse(readFileSync(join(model, 'split.json'), 'utf8'));
+    const data = await readDatasetFile(db);
+    const w = m0.worst[0];
+    const row = split.test[w.index];
+    const p = Array.from(data.params.subarray(row * 9, row * 9 + 9));
+    const names = ['Dq', 'Ds', 'Dt', 'S1', 'S2', 'T', 'sigmaG', 'Gamma1', 'Gamma2'];
+    const f = join(dir, 'worst.json');
+    writeFileSync(f, JSON.stringify(Object.fromEntries(names.map((k, i) => [k, p[i]]))));
+    const pred = JSON.parse(runCli(['predict', '--ion', 'Ni2+', '--params', f, '--model', model]).stdout).spectra[0];
+    const se = spectralError(pred, data.spectra.subarray(row * 501, row * 501 + 501));
+    expect(Math.abs(se - w.se)).toBeLessThan(1e-3 * w.se);
+    expect(m0.se.max).toBeCloseTo(w.se, 6);
+  });
+
+  it('models lists the shipped models and the ions without one', () => {
+    const r = runCli(['models']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/of 22 ions have a model/);
+    const j = JSON.parse(runCli(['models', '--json']).stdout);
+    expect(Array.isArray(j)).toBe(true);
+    for (const m of j) expect(ION_NAMES).toContain(m.ion);
+  });
+});
