@@ -20,6 +20,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { createDatasetFile, readDatasetFile, resumeDatasetFile } from '../dist/io/dataset-file.js';
+import { mulberry32 } from '../dist/physics/random.js';
 
 const NW = 501;
 const BLOCK = 256;
@@ -39,15 +40,6 @@ function meta(count) {
 }
 
 /* ---------- synthetic data ---------- */
-
-function mulberry32(a) {
-  return () => {
-    a |= 0; a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A block of `k` realistic-looking rows: 20 Lorentzians + an edge step, box-normalised. */
 function realisticBlock(seed, k) {

@@ -2,22 +2,13 @@
 // Times eigenProject (k = 60 projection vectors) and symmetricEigen on random symmetric matrices, median of
 // 5 runs after a warm-up, against a simple cyclic Jacobi eigensolver (written below) measured in the same run.
 import { eigenProject, symmetricEigen } from '../dist/physics/eigen.js';
+import { mulberry32 } from '../dist/physics/random.js';
 
 const SIZES = [60, 180, 315, 378];
 const JACOBI_SIZES = new Set([60, 180]);
 const K = 60;
 const RUNS = 5;
 
-function mulberry32(seed) {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function randomSymmetric(n, seed) {
   const rnd = mulberry32(seed);

@@ -32,6 +32,7 @@ import { fesFeatures, FES_SIZE } from '../dist/model/features.js';
 import { buildSlcnn7, buildDense, makeFastDense } from '../dist/model/architectures.js';
 import { lcGeometry, makeBandedLc, makeAutodiffLc } from '../dist/model/locally-connected.js';
 import { PARAM_NAMES, PARAM_RANGES } from '../dist/physics/ions.js';
+import { mulberry32 as prng } from '../dist/physics/random.js';
 
 const N_INFER = 10_000;
 const RUNS = 5;
@@ -41,16 +42,6 @@ const BASELINE_SECONDS = Number(process.env.MODEL_BENCH_BASELINE_SECONDS ?? 40);
 const SPLIT = Number(process.env.MODEL_BENCH_SPLIT ?? 300);
 const ROWS = process.env.MODEL_BENCH_ROWS?.split(',');
 
-function prng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function randomParams(n, seed) {
   const r = prng(seed);

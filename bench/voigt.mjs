@@ -13,6 +13,7 @@
 
 import { broadenSticks } from '../dist/physics/voigt.js';
 import { faddeeva } from '../dist/physics/faddeeva.js';
+import { mulberry32 as prng } from '../dist/physics/random.js';
 
 const GRID = { wMin: 700, step: 0.06, n: 501 };
 const SPLIT = 715;
@@ -24,16 +25,6 @@ const WIDTHS = [
   { label: 'narrow   G1=0.05 G2=0.05 sG=0.01', g1: 0.05, g2: 0.05, s: 0.01 },
 ];
 
-function prng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function sticks(count, seed) {
   const r = prng(seed);

@@ -1,18 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { applyQ, applyQt, eigenProject, symmetricEigen, tql, tridiagonalize } from '../src/physics/eigen.js';
+import { mulberry32 } from '../src/physics/random.js';
 
 // ---------- helpers ----------
 
-function mulberry32(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function randomSymmetric(n: number, seed: number): Float64Array {
   const rnd = mulberry32(seed);

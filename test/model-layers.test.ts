@@ -18,17 +18,8 @@ import { initBackend } from '../src/model/backend.js';
 import { FES_MONOMIALS, FES_SIZE, fesFeatures, N_PARAMS } from '../src/model/features.js';
 import { LocallyConnected1D, type LcActivation, type LcImplementation } from '../src/model/locally-connected.js';
 import { PARAM_NAMES, PARAM_RANGES } from '../src/physics/ions.js';
+import { mulberry32 as prng } from '../src/physics/random.js';
 
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function uniform(n: number, r: () => number, lo = -1, hi = 1): Float32Array {
   return Float32Array.from({ length: n }, () => lo + (hi - lo) * r());

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { faddeeva } from '../src/physics/faddeeva.js';
 import { broadenSticks, voigt, type Grid } from '../src/physics/voigt.js';
+import { mulberry32 as prng } from '../src/physics/random.js';
 
 /** Reference values from scipy.special (see test/fixtures/make-faddeeva.py). */
 interface Fixture {
@@ -29,17 +30,6 @@ function w(x: number, y: number): [number, number] {
   return [out[0]!, out[1]!];
 }
 
-/** Seeded PRNG (mulberry32), uniform in [0, 1). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** The contract evaluated naively: one Faddeeva call per (stick, channel). */
 function directSum(
