@@ -12,6 +12,7 @@ import { runTrain } from './train.js';
 import { runPredict } from './predict.js';
 import { runModels } from './models.js';
 import { runEvaluate } from './evaluate.js';
+import { runRender } from './render.js';
 
 export function buildProgram(io: CliIo, setCode: (c: number) => void): Command {
   const program = new Command();
@@ -58,6 +59,7 @@ export function buildProgram(io: CliIo, setCode: (c: number) => void): Command {
     .option('--lr <x>', 'RMSprop learning rate', '0.001')
     .option('--patience <n>', 'early stopping: epochs without a new best validation loss', '10')
     .option('--backend <b>', 'auto | wasm | gpu | cpu', 'wasm')
+    .option('--standardise', 'learn per-channel standardised spectra (fixed output layer: mean + std x output)')
     .option('--force', 'discard an existing model or checkpoint in --out')
     .action(async (opts) => setCode(await runTrain(opts, io)));
 
@@ -82,6 +84,22 @@ export function buildProgram(io: CliIo, setCode: (c: number) => void): Command {
     .option('--card', "store the figures in the model's meta.json and write its MODEL.md")
     .option('--backend <b>', 'auto | wasm | gpu | cpu', 'wasm')
     .action(async (opts) => setCode(await runEvaluate(opts, io)));
+
+  program
+    .command('render')
+    .description('parameter maps (params.h5) -> spectrum cube, SE and flag maps (NeXus) and PNG previews')
+    .argument('<params>', 'parameter-map HDF5 file (see docs/formats.md)')
+    .option('--out <file>', 'output NeXus file (default: <params>.render.h5 next to the input)')
+    .option('--ion <ion>', "override the file's ion attribute")
+    .option('--model <dir>', 'a model directory instead of the shipped model of the ion')
+    .option('--measured <file>', 'measured NeXus stack (energy, ny, nx) or (ny, nx, energy): SE against it')
+    .option('--shift <eV>', 'energy shift added to the measured energies', '0')
+    .option('--batch <n>', 'pixels per batch (memory is bounded by it)', '10000')
+    .option('--verify <k>', "recompute K random pixels (or 'all') with the simulator: se_verify")
+    .option('--backend <b>', 'auto | wasm | gpu | cpu', 'wasm')
+    .option('--force', 'overwrite existing outputs')
+    .option('--json', 'print a JSON summary on stdout')
+    .action(async (params: string, opts) => setCode(await runRender(params, opts, io)));
 
   program
     .command('models')

@@ -21,6 +21,7 @@ import { initBackend, type BackendKind } from '../model/backend.js';
 import { buildDense, buildSlcnn7 } from '../model/architectures.js';
 import { FES_DEGREE, FES_SIZE, fesFeatures } from '../model/features.js';
 import { makeSplit } from '../model/split.js';
+import { channelMoments } from '../model/output-affine.js';
 import { DEFAULT_TRAIN, type TrainSettings, type TrainState, initialState, train } from '../model/train.js';
 import { MODEL_META, MODEL_SPLIT, type ModelMeta } from '../model/meta.js';
 import { VERSION } from '../version.js';
@@ -39,6 +40,7 @@ export interface TrainOptions {
   patience?: string;
   backend?: string;
   force?: boolean;
+  standardise?: boolean;
 }
 
 interface CheckpointState {
@@ -91,7 +93,9 @@ export async function runTrain(opts: TrainOptions, io: CliIo): Promise<number> {
   const x = fesFeatures(db.params, rows);
   const data = { x, y: db.spectra, inputSize: FES_SIZE, outputSize: 501 };
   const win = energyWindow(ion);
-  const archOptions = arch === 'slcnn7' ? { splitChannel: splitChannel(win), seed: settings.seed } : { seed: settings.seed };
+  const archOptions: Record<string, unknown> = arch === 'slcnn7' ? { splitChannel: splitChannel(win), seed: settings.seed } : { seed: settings.seed };
+  if (opts.standardise) archOptions.standardise = true;
+  const buildOptions = opts.standardise ? { ...archOptions, outputAffine: channelMoments(db.spectra, 501, split.train) } : archOptions;
 
   let model: tf.LayersModel;
   let state: TrainState;
@@ -109,7 +113,7 @@ export async function runTrain(opts: TrainOptions, io: CliIo): Promise<number> {
     await optimizer.setWeights(ck.optimizerWeights);
     io.stderr(`resuming ${out} after epoch ${state.epoch} (best validation MSE ${state.bestValMse.toExponential(3)} at epoch ${state.bestEpoch})`);
   } else {
-    model = arch === 'slcnn7' ? buildSlcnn7(archOptions as { splitChannel: number; seed: number }) : buildDense(archOptions);
+    model = arch === 'slcnn7' ? buildSlcnn7(buildOptions as unknown as Parameters<typeof buildSlcnn7>[0]) : buildDense(buildOptions as Parameters<typeof buildDense>[0]);
     state = initialState(settings);
     mkdirSync(out, { recursive: true });
   }

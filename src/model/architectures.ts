@@ -35,6 +35,7 @@ import * as tf from '@tensorflow/tfjs';
 import { N_CHANNELS } from '../physics/ions.js';
 import { FES_SIZE } from './features.js';
 import { LocallyConnected1D, type LcImplementation } from './locally-connected.js';
+import { OutputAffine } from './output-affine.js';
 
 export type DenseActivation = 'relu' | 'linear';
 /** 'fast': FastDense (custom gradient); 'stock': tf.layers.dense (baseline) */
@@ -169,6 +170,13 @@ interface CommonOptions {
   /** base seed of the initialisers (layer i uses seed + i); random if absent */
   seed?: number;
   name?: string;
+  /** a fixed per-channel affine output y = shift + scale * z (standardised targets; see output-affine.ts) */
+  outputAffine?: { shift: number[]; scale: number[] };
+}
+
+function withOutputAffine(out: tf.SymbolicTensor, opts: CommonOptions): tf.SymbolicTensor {
+  if (!opts.outputAffine) return out;
+  return new OutputAffine({ ...opts.outputAffine, name: 'output_affine' }).apply(out) as tf.SymbolicTensor;
 }
 
 export interface DenseOptions extends CommonOptions {
@@ -231,7 +239,7 @@ export function buildDense(opts: DenseOptions = {}): tf.LayersModel {
     h = denseLayer(impl, { units, activation: 'relu', name, ...seedAt(opts.seed, li++) }).apply(h) as tf.SymbolicTensor;
   }
   const out = denseLayer(impl, { units: outputSize, activation: 'linear', name: 'spectrum', ...seedAt(opts.seed, li++) }).apply(h) as tf.SymbolicTensor;
-  return tf.model({ inputs: input, outputs: out, name: opts.name ?? 'dense' });
+  return tf.model({ inputs: input, outputs: withOutputAffine(out, opts), name: opts.name ?? 'dense' });
 }
 
 /** Steps after each LC layer of a branch (first entry: the reshaped projection). */
@@ -287,5 +295,5 @@ export function buildSlcnn7(opts: Slcnn7Options): tf.LayersModel {
   const l3 = branch('l3', steps[0], split);
   const l2 = branch('l2', steps[1], outputSize - split);
   const out = tf.layers.concatenate({ axis: -1, name: 'spectrum' }).apply([l3, l2]) as tf.SymbolicTensor;
-  return tf.model({ inputs: input, outputs: out, name: opts.name ?? 'slcnn7' });
+  return tf.model({ inputs: input, outputs: withOutputAffine(out, opts), name: opts.name ?? 'slcnn7' });
 }
