@@ -22,7 +22,7 @@ import { buildDense, buildSlcnn7 } from '../model/architectures.js';
 import { FES_DEGREE, FES_SIZE, fesFeatures } from '../model/features.js';
 import { makeSplit } from '../model/split.js';
 import { channelMoments } from '../model/output-affine.js';
-import { DEFAULT_TRAIN, type TrainSettings, type TrainState, initialState, train } from '../model/train.js';
+import { DEFAULT_TRAIN, type TrainData, type TrainSettings, type TrainState, initialState, train } from '../model/train.js';
 import { MODEL_META, MODEL_SPLIT, type ModelMeta } from '../model/meta.js';
 import { VERSION } from '../version.js';
 import type { CliIo } from './io.js';
@@ -91,11 +91,13 @@ export async function runTrain(opts: TrainOptions, io: CliIo): Promise<number> {
   };
   const split = makeSplit(rows, { seed: settings.seed, groupSize: perDiag });
   const x = fesFeatures(db.params, rows);
-  const data = { x, y: db.spectra, inputSize: FES_SIZE, outputSize: 501 };
+  let data: TrainData = { x, y: db.spectra, inputSize: FES_SIZE, outputSize: 501 };
   const win = energyWindow(ion);
   const archOptions: Record<string, unknown> = arch === 'slcnn7' ? { splitChannel: splitChannel(win), seed: settings.seed } : { seed: settings.seed };
   if (opts.standardise) archOptions.standardise = true;
-  const buildOptions = opts.standardise ? { ...archOptions, outputAffine: channelMoments(db.spectra, 501, split.train) } : archOptions;
+  // floor 0.05: channels that hardly vary (pre-edge) get at most ~36x the weight of the peaks
+  const moments = opts.standardise ? channelMoments(db.spectra, 501, split.train, 0.05) : undefined;
+  const buildOptions = moments ? { ...archOptions, outputAffine: moments } : archOptions;
 
   let model: tf.LayersModel;
   let state: TrainState;
@@ -116,6 +118,10 @@ export async function runTrain(opts: TrainOptions, io: CliIo): Promise<number> {
     model = arch === 'slcnn7' ? buildSlcnn7(buildOptions as unknown as Parameters<typeof buildSlcnn7>[0]) : buildDense(buildOptions as Parameters<typeof buildDense>[0]);
     state = initialState(settings);
     mkdirSync(out, { recursive: true });
+  }
+  if (moments) {
+    // loss on standardised spectra: weights 1/sigma_c^2 (the model ends in mean + sigma x output)
+    data = { ...data, channelWeights: Float32Array.from(moments.scale, (s) => 1 / (s * s)) };
   }
   const paramCount = model.countParams();
   io.stderr(`train ${arch} for ${ion}: ${paramCount} parameters, ${split.train.length}/${split.val.length}/${split.test.length} train/val/test rows, batch ${settings.batch}, backend ${backend.detail}`);

@@ -16,6 +16,12 @@ export interface TrainData {
   readonly y: Float32Array;
   readonly inputSize: number;
   readonly outputSize: number;
+  /**
+   * Optional per-channel loss weights: the training loss is mean(w_c (p - y)^2). With
+   * w_c = 1 / sigma_c^2 this is the MSE of standardised spectra (see OutputAffine).
+   * Validation figures are always the plain MSE/MAE.
+   */
+  readonly channelWeights?: Float32Array;
 }
 
 export interface TrainSettings {
@@ -143,6 +149,9 @@ export async function train(
   // an explicit variable list fixes the order of the optimizer's slots to the model's
   // weight order, which a reloaded model has too (the engine's registration order differs)
   const varList = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  const weights = data.channelWeights ? tf.tensor2d(data.channelWeights, [1, data.outputSize]) : undefined;
+  const loss = (yt: tf.Tensor, pt: tf.Tensor): tf.Scalar =>
+    weights ? (tf.mean(tf.mul(tf.squaredDifference(yt, pt), weights)) as tf.Scalar) : (tf.losses.meanSquaredError(yt, pt) as tf.Scalar);
   const xb = new Float32Array(bs * data.inputSize);
   const yb = new Float32Array(bs * data.outputSize);
   while (state.epoch < settings.epochs && state.stopped === 'running') {
@@ -153,14 +162,17 @@ export async function train(
     let lossSum = 0;
     let lossCount = 0;
     for (let s = 0; s < order.length; s += bs) {
-      if (hooks.shouldStop?.()) return state;
+      if (hooks.shouldStop?.()) {
+        weights?.dispose();
+        return state;
+      }
       const e = Math.min(s + bs, order.length);
       const n = e - s;
       gatherRows(data.x, data.inputSize, order, s, e, xb);
       gatherRows(data.y, data.outputSize, order, s, e, yb);
       const xt = tf.tensor2d(xb.subarray(0, n * data.inputSize), [n, data.inputSize]);
       const yt = tf.tensor2d(yb.subarray(0, n * data.outputSize), [n, data.outputSize]);
-      const cost = optimizer.minimize(() => tf.losses.meanSquaredError(yt, model.apply(xt, { training: true }) as tf.Tensor) as tf.Scalar, true, varList);
+      const cost = optimizer.minimize(() => loss(yt, model.apply(xt, { training: true }) as tf.Tensor), true, varList);
       const l = cost ? cost.dataSync()[0]! : NaN;
       cost?.dispose();
       xt.dispose();
@@ -198,5 +210,6 @@ export async function train(
     else if (state.epoch >= settings.epochs) state.stopped = 'epochs';
     await hooks.onEpoch?.(state, improved);
   }
+  weights?.dispose();
   return state;
 }
