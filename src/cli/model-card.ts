@@ -17,7 +17,10 @@ export function modelCard(meta: ModelMeta): string {
   L.push(`- Split 8:1:1 by seed ${meta.split.seed} (groups of ${meta.split.groupSize}): ${meta.split.train} train, ${meta.split.val} validation, ${meta.split.test} test rows (split.json lists validation and test rows).`);
   L.push(`- Architecture: ${meta.arch}, ${meta.paramCount} parameters, options ${JSON.stringify(meta.options)}; input: ${meta.features.size} FES features (monomials of degree <= ${meta.features.degree} of the 9 box-normalised parameters); output: 501 channels, linear.`);
   L.push(`- Training: RMSprop, lr ${t.settings.learningRate} (halved after ${t.settings.lrPatience} epochs without improvement), batch ${t.settings.batch}, seed ${t.settings.seed}, ${t.epochs} epochs (${t.stopped}), best epoch ${t.bestEpoch}; wall time ${(t.wallSeconds / 60).toFixed(1)} min on ${t.machine}, ${t.backend}; finished ${t.finished}, xasmap ${t.xasmapVersion}.`);
-  L.push(`- Command: \`xasmap train --data ${meta.dataset.file} --arch ${meta.arch} --out models/${meta.ion} --epochs ${t.settings.epochs} --batch ${t.settings.batch} --seed ${t.settings.seed}\``, '');
+  const std = meta.options.standardise === true;
+  if (std) L.push('- Targets standardised per channel (loss weighted by 1/sigma_c^2 with sigma floored at 0.05; the model ends in a fixed mean + sigma x output layer).');
+  L.push(`- Command: \`xasmap train --data ${meta.dataset.file} --arch ${meta.arch} --out models/${meta.ion} --epochs ${t.settings.epochs} --batch ${t.settings.batch} --seed ${t.settings.seed} --lr ${t.settings.learningRate} --patience ${t.settings.stopPatience}${std ? ' --standardise' : ''}\``);
+  L.push('- Loss curve: loss.png; evaluation plots: report/ (when shipped).', '');
   L.push('## What it measured', '');
   L.push(`- Validation (best epoch): MSE ${meta.validation.mse.toExponential(3)}, MAE ${meta.validation.mae.toExponential(3)}.`);
   if (d4h) {
