@@ -60,6 +60,7 @@ import nodePath from 'node:path';
 import h5wasm from 'h5wasm/node';
 import type { Dataset as H5Dataset, File as H5File } from 'h5wasm/node';
 import { XasmapError } from '../errors.js';
+import { HDF5_SIGNATURE, checkHdf5File, h5Reason, h5ready, safeClose } from './h5-read.js';
 
 /* ------------------------------------------------------------------ API --- */
 
@@ -196,7 +197,7 @@ export async function resumeDatasetFile(path: string, expect: DatasetMeta): Prom
   const abs = nodePath.resolve(path);
   let f: H5File;
   try {
-    checkHdf5File(abs);
+    checkHdf5File(abs, 'dataset file');
     repairEndOfAllocation(abs);
     f = openExisting(h5, abs, 'a');
   } catch (e) {
@@ -233,7 +234,7 @@ export async function readDatasetFile(
 ): Promise<DatasetContents> {
   const h5 = await h5ready();
   const abs = nodePath.resolve(path);
-  checkHdf5File(abs);
+  checkHdf5File(abs, 'dataset file');
   const f = openExisting(h5, abs, 'r');
   try {
     const layout = readLayout(f, abs);
@@ -260,8 +261,6 @@ export async function readDatasetFile(
 
 /* ------------------------------------------------------------- internals --- */
 
-type H5 = typeof h5wasm;
-
 const NPARAM = 9;
 const PARAMS_CHUNK_ROWS = 1024;
 const SPECTRA_CHUNK_ROWS = 256;
@@ -273,74 +272,13 @@ const RESERVED_ATTRS: ReadonlySet<string> = new Set([
   'ion', 'seed', 'ranges', 'count', 'rows_done', 'complete', 'xasmap_version',
   'window_w_min', 'window_step', 'window_n', 'created',
 ]);
-const HDF5_SIGNATURE = Buffer.from([0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a]);
-
-let readyPromise: Promise<void> | undefined;
-
-/**
- * Waits for the WASM module and switches HDF5 to h5wasm's throwing error
- * handler (process-wide for this module instance). Without it, failed HDF5
- * calls (e.g. a write_slice on a full disk, create_attribute on an existing
- * name) only print to stderr and return silently.
- */
-async function h5ready(): Promise<H5> {
-  readyPromise ??= h5wasm.ready.then((Module) => {
-    Module.activate_throwing_error_handler();
-  });
-  await readyPromise;
-  return h5wasm;
-}
-
-/** Short reason from an h5wasm error (the HDF5 error stack is many lines). */
-function h5Reason(e: unknown): string {
-  if (e instanceof XasmapError) return e.message;
-  const msg = e instanceof Error ? e.message : String(e);
-  const frames = msg
-    .split('\n')
-    .map((l) => /#\d+: .* in \w+\(\): (.*)$/.exec(l)?.[1])
-    .filter((s): s is string => s !== undefined);
-  if (frames.length === 0) return msg.split('\n')[0] ?? msg;
-  const first = frames[0];
-  const last = frames[frames.length - 1];
-  return first === last ? `${first}` : `${first}: ${last}`;
-}
-
-function safeClose(f: H5File): void {
-  try {
-    f.close();
-  } catch {
-    /* already failing; keep the original error */
-  }
-}
 
 function asCorrupt(e: unknown): unknown {
   if (e instanceof XasmapError && (e.code === 'FILE_NOT_FOUND' || e.code === 'DATASET_CORRUPT')) return e;
   return new XasmapError('DATASET_CORRUPT', `cannot resume: ${h5Reason(e)}`);
 }
 
-/** 'FILE_NOT_FOUND' / 'NOT_HDF5' checks before handing the path to HDF5. */
-function checkHdf5File(abs: string): void {
-  let st: fs.Stats;
-  try {
-    st = fs.statSync(abs);
-  } catch {
-    throw new XasmapError('FILE_NOT_FOUND', `dataset file not found: ${abs}`);
-  }
-  if (!st.isFile()) throw new XasmapError('NOT_HDF5', `${abs} is not a regular file`);
-  // The superblock is at offset 0 or, after a user block, at 512 * 2^k.
-  const fd = fs.openSync(abs, 'r');
-  try {
-    const buf = Buffer.alloc(8);
-    for (let off = 0; off + 8 <= st.size; off = off === 0 ? 512 : off * 2) {
-      if (fs.readSync(fd, buf, 0, 8, off) === 8 && buf.equals(HDF5_SIGNATURE)) return;
-    }
-  } finally {
-    fs.closeSync(fd);
-  }
-  throw new XasmapError('NOT_HDF5', `${abs} is not an HDF5 file (no HDF5 signature)`);
-}
-
-function openExisting(h5: H5, abs: string, mode: 'r' | 'a'): H5File {
+function openExisting(h5: typeof h5wasm, abs: string, mode: 'r' | 'a'): H5File {
   try {
     return new h5.File(abs, mode);
   } catch (e) {

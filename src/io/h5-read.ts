@@ -4,6 +4,7 @@
  * strings and XasmapErrors.
  */
 import fs from 'node:fs';
+import nodePath from 'node:path';
 import h5wasm from 'h5wasm/node';
 import type { Dataset as H5Dataset, File as H5File, Group as H5Group } from 'h5wasm/node';
 import { XasmapError } from '../errors.js';
@@ -36,7 +37,7 @@ export function h5Reason(e: unknown): string {
   return first === last ? `${first}` : `${first}: ${last}`;
 }
 
-const HDF5_SIGNATURE = Buffer.from([0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a]);
+export const HDF5_SIGNATURE = Buffer.from([0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a]);
 
 /**
  * 'FILE_NOT_FOUND' / 'NOT_HDF5' checks before handing the path to HDF5 (the superblock is at
@@ -152,4 +153,23 @@ export function isGroup(e: unknown): e is H5Group {
 
 export function isDataset(e: unknown): e is H5Dataset {
   return e instanceof h5wasm.Dataset;
+}
+
+/**
+ * Resolve, check and open an HDF5 file read-only and build a reader on it; the file is
+ * closed again if the reader cannot be built. Errors other than XasmapError become
+ * `unreadableCode` naming the file.
+ */
+export async function openHdf5Reader<R>(path: string, what: string, make: (f: H5File, abs: string) => R, unreadableCode: string): Promise<R> {
+  await h5ready();
+  const abs = nodePath.resolve(path);
+  checkHdf5File(abs, what);
+  const f = openRead(abs, what);
+  try {
+    return make(f, abs);
+  } catch (e) {
+    safeClose(f);
+    if (e instanceof XasmapError) throw e;
+    throw new XasmapError(unreadableCode, `${what} ${abs}: ${h5Reason(e)}`);
+  }
 }

@@ -12,22 +12,19 @@
  * Signal layouts: (energy, ny, nx) ('eyx') or (ny, nx, energy) ('yxe'). Read in row tiles;
  * a tile comes back pixel-major: (rows * nx) spectra of ne values each, in file energy order.
  */
-import nodePath from 'node:path';
 import { XasmapError } from '../errors.js';
 import {
+  openHdf5Reader,
   type H5Dataset,
   type H5File,
   type H5Group,
   attrNumber,
   attrString,
   attrStrings,
-  checkHdf5File,
   h5Reason,
-  h5ready,
   isDataset,
   isGroup,
   isNumeric,
-  openRead,
   safeClose,
   toFloat64,
 } from './h5-read.js';
@@ -55,17 +52,7 @@ export interface MeasuredReader {
 const WHAT = 'measured file';
 
 export async function openMeasured(path: string): Promise<MeasuredReader> {
-  await h5ready();
-  const abs = nodePath.resolve(path);
-  checkHdf5File(abs, WHAT);
-  const f = openRead(abs, WHAT);
-  try {
-    return new Reader(f, abs);
-  } catch (e) {
-    safeClose(f);
-    if (e instanceof XasmapError) throw e;
-    throw new XasmapError('MEASURED_UNREADABLE', `${WHAT} ${abs}: ${h5Reason(e)}`);
-  }
+  return openHdf5Reader(path, WHAT, (f, abs) => new Reader(f, abs), 'MEASURED_UNREADABLE');
 }
 
 function get(g: H5Group, name: string): unknown {

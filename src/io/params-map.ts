@@ -11,22 +11,19 @@
  *
  * The map is read in row tiles (readRows), so memory is bounded by the tile, not the map.
  */
-import nodePath from 'node:path';
 import { XasmapError } from '../errors.js';
 import { PARAM_NAMES, type ParamName } from '../physics/ions.js';
 import {
+  openHdf5Reader,
   type H5Dataset,
   type H5File,
   type H5Group,
   attrNumber,
   attrString,
-  checkHdf5File,
   h5Reason,
-  h5ready,
   isDataset,
   isGroup,
   isNumeric,
-  openRead,
   safeClose,
   toFloat64,
 } from './h5-read.js';
@@ -64,16 +61,7 @@ export interface ParamsMapReader {
 const WHAT = 'parameter map';
 
 export async function openParamsMap(path: string): Promise<ParamsMapReader> {
-  await h5ready();
-  const abs = nodePath.resolve(path);
-  checkHdf5File(abs, WHAT);
-  const f = openRead(abs, WHAT);
-  try {
-    return new Reader(f, abs);
-  } catch (e) {
-    safeClose(f);
-    throw e;
-  }
+  return openHdf5Reader(path, WHAT, (f, abs) => new Reader(f, abs), 'PARAMS_UNREADABLE');
 }
 
 function shapeText(s: readonly number[] | null): string {
