@@ -41,6 +41,7 @@ export interface TrainOptions {
   backend?: string;
   force?: boolean;
   standardise?: boolean;
+  archOptions?: string;
 }
 
 interface CheckpointState {
@@ -94,6 +95,16 @@ export async function runTrain(opts: TrainOptions, io: CliIo): Promise<number> {
   let data: TrainData = { x, y: db.spectra, inputSize: FES_SIZE, outputSize: 501 };
   const win = energyWindow(ion);
   const archOptions: Record<string, unknown> = arch === 'slcnn7' ? { splitChannel: splitChannel(win), seed: settings.seed } : { seed: settings.seed };
+  if (opts.archOptions) {
+    let extra: unknown;
+    try {
+      extra = JSON.parse(opts.archOptions);
+    } catch (e) {
+      throw new XasmapError('BAD_ARGS', `--arch-options must be a JSON object, e.g. '{"filters":16}' (${(e as Error).message})`);
+    }
+    if (typeof extra !== 'object' || extra === null || Array.isArray(extra)) throw new XasmapError('BAD_ARGS', '--arch-options must be a JSON object');
+    Object.assign(archOptions, extra);
+  }
   if (opts.standardise) archOptions.standardise = true;
   // floor 0.05: channels that hardly vary (pre-edge) get at most ~36x the weight of the peaks
   const moments = opts.standardise ? channelMoments(db.spectra, 501, split.train, 0.05) : undefined;
