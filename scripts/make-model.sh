@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Builds, evaluates and ships the model of one ion, end to end (about 1-2 h on 2 cores;
+# never run in CI). Resumable: run it again after an interruption.
+#
+#   scripts/make-model.sh ION [COUNT] [EPOCHS]      e.g. scripts/make-model.sh Fe2+ 120000 80
+#
+# 1. training database (and Oh / C4v test sets) in data-local/
+# 2. sLCNN-7 and the dense baseline trained side by side (wasm uses one core each)
+# 3. evaluation on the test split, the Oh and C4v sets; MODEL.md via evaluate --card
+# 4. copy into models/ION with a golden pair; review MODEL.md before committing
+set -euo pipefail
+ion=${1:?usage: scripts/make-model.sh ION [COUNT] [EPOCHS]}
+count=${2:-120000}
+epochs=${3:-80}
+cd "$(dirname "$0")/.."
+npx tsc -p tsconfig.json
+x="node bin/xasmap.js"
+tag=$(echo "$ion" | tr -d '+' | tr 'A-Z' 'a-z')
+d=data-local
+mkdir -p $d/models $d/reports
+per=1
+[ -f $d/$tag-d4h.h5 ] || $x dataset --ion "$ion" --count "$count" --seed 1 --per-diag $per --out $d/$tag-d4h.h5
+[ -f $d/$tag-oh.h5 ] || $x dataset --ion "$ion" --count 10000 --seed 101 --ranges oh --out $d/$tag-oh.h5
+[ -f $d/$tag-c4v.h5 ] || $x dataset --ion "$ion" --count 10000 --seed 102 --ranges c4v --out $d/$tag-c4v.h5
+m=$d/models/$tag-slcnn7
+b=$d/models/$tag-dense
+[ -f $m/meta.json ] || $x train --data $d/$tag-d4h.h5 --out $m --arch slcnn7 --standardise --epochs "$epochs" > $d/train-$tag-slcnn7.log 2>&1 &
+[ -f $b/meta.json ] || $x train --data $d/$tag-d4h.h5 --out $b --arch dense --standardise --epochs "$epochs" > $d/train-$tag-dense.log 2>&1 &
+wait
+$x evaluate --model $m --data $d/$tag-d4h.h5 --report $d/reports/$tag --compare $b --card
+$x evaluate --model $m --data $d/$tag-oh.h5 --report $d/reports/$tag-oh --card
+$x evaluate --model $m --data $d/$tag-c4v.h5 --report $d/reports/$tag-c4v --card
+rm -rf "models/$ion" && mkdir -p "models/$ion/report"
+cp $m/model.json $m/weights.bin $m/meta.json $m/split.json $m/MODEL.md $m/loss.png "models/$ion/"
+cp $d/reports/$tag/report.md $d/reports/$tag/*.png "models/$ion/report/"
+cp $d/reports/$tag-oh/se-vs-dq.png "models/$ion/report/se-vs-dq-oh.png"
+cp $d/reports/$tag-c4v/se-vs-dq.png "models/$ion/report/se-vs-dq-c4v.png"
+node scripts/make-golden.mjs "models/$ion"
+du -sh "models/$ion"
+echo "review models/$ion/MODEL.md, run npm test, then commit models/$ion"
