@@ -278,6 +278,22 @@ describe('render --measured', () => {
     });
   }
 
+  it('--shift auto fits the offset of a miscalibrated energy axis with the shipped Ni2+ model (+-0.05 eV)', async () => {
+    spawnSync('mkdir', ['-p', sub]);
+    const params = join(sub, 'p-auto.h5');
+    await writeParams(params, ny, nx, maps, { ion: 'Ni2+' });
+    const meas = join(sub, 'm-auto.h5');
+    await writeMeasured(meas, ny, nx, truth, 'eyx', { shift: 1.5 });
+    const r = runCli(['render', params, '--measured', meas, '--shift', 'auto', '--json', '--out', join(sub, 'auto.h5')]);
+    expect(r.code, r.stderr).toBe(0);
+    const m = /fitted global energy shift (-?[\d.]+) eV/.exec(r.stderr);
+    expect(m).not.toBeNull();
+    expect(Math.abs(Number(m![1]) - 1.5)).toBeLessThan(0.05);
+    const bad = runCli(['render', params, '--shift', 'auto', '--out', join(sub, 'auto2.h5')]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--shift auto .* needs --measured/);
+  });
+
   it('reads the real NXstxm file (32 KiB user block, counter0, odd units) tile by tile', async () => {
     if (!HAVE_REAL) {
       console.warn(`skipped: ${REAL} is absent (../shared/realdata is not checked out)`);

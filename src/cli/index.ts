@@ -94,7 +94,7 @@ export function buildProgram(io: CliIo, setCode: (c: number) => void): Command {
     .option('--ion <ion>', "override the file's ion attribute")
     .option('--model <dir>', 'a model directory instead of the shipped model of the ion')
     .option('--measured <file>', 'measured NeXus stack (energy, ny, nx) or (ny, nx, energy): SE against it')
-    .option('--shift <eV>', 'energy shift added to the measured energies', '0')
+    .option('--shift <eV|auto>', 'energy shift added to the measured energies (eV), or auto to fit one global shift', '0')
     .option('--batch <n>', 'pixels per batch (memory is bounded by it)', '10000')
     .option('--verify <k>', "recompute K random pixels (or 'all') with the simulator: se_verify")
     .option('--backend <b>', 'auto | wasm | gpu | cpu', 'wasm')

@@ -20,6 +20,7 @@ import { type BackendKind, initBackend } from '../model/backend.js';
 import { predictSpectra } from '../ops/predict.js';
 import { FLAG, RenderMaps, bestMedianWorst, pixelFlags, previewRegions, stats } from '../ops/render-maps.js';
 import { prepareAxis, resampleSpectrum } from '../ops/resample.js';
+import { fitGlobalShift } from '../ops/shift.js';
 import { PARAM_NAMES, energyWindow, isIonName, ION_NAMES, type IonName, windowAxes } from '../physics/ions.js';
 import { mulberry32 } from '../physics/random.js';
 import { simulate, spectralError } from '../physics/spectrum.js';
@@ -74,7 +75,9 @@ export async function runRender(paramsPath: string | undefined, opts: RenderOpti
   const t0 = performance.now();
   if (!paramsPath) throw new XasmapError('BAD_ARGS', 'render needs a parameter-map file: xasmap render PARAMS.h5');
   const batchSize = intOption('batch', opts.batch, 1, DEFAULT_RENDER_BATCH);
-  const shift = numberOption('shift', opts.shift, 0);
+  const shiftAuto = opts.shift !== undefined && opts.shift.trim().toLowerCase() === 'auto';
+  if (shiftAuto && !opts.measured) throw new XasmapError('BAD_ARGS', '--shift auto fits the energy shift of measured data: it needs --measured FILE.h5');
+  let shift = shiftAuto ? 0 : numberOption('shift', opts.shift, 0);
   const verify = parseVerify(opts.verify);
   const force = opts.force ?? false;
   const outputs = renderOutputs(paramsPath, opts.out);
@@ -134,6 +137,33 @@ export async function runRender(paramsPath: string | undefined, opts: RenderOpti
       const t = pr.readRows(s.y0, s.y1);
       return { ...s, nx, params: t.params, mask: t.mask, measured: me ? me.readRows(s.y0, s.y1) : null };
     };
+
+    // --shift auto: fit one global shift on a sample of pixels (up to 16 rows x 16 pixels)
+    if (shiftAuto && me) {
+      const ts = performance.now();
+      const rows = Array.from(new Set(Array.from({ length: Math.min(16, ny) }, (_, i) => Math.floor(((i + 0.5) * ny) / Math.min(16, ny)))));
+      const cols = Array.from(new Set(Array.from({ length: Math.min(16, nx) }, (_, i) => Math.floor(((i + 0.5) * nx) / Math.min(16, nx)))));
+      const nE = me.info.energy.length;
+      const sp: number[] = [];
+      const sm: number[] = [];
+      for (const y of rows) {
+        const t = pr.readRows(y, y + 1);
+        const mrow = me.readRows(y, y + 1);
+        for (const x of cols) {
+          if ((pixelFlags(t.params, x, t.mask) & (FLAG.MASKED | FLAG.INVALID_PARAM)) !== 0) continue;
+          sp.push(...t.params.subarray(x * P, (x + 1) * P));
+          sm.push(...mrow.subarray(x * nE, (x + 1) * nE));
+        }
+      }
+      const m = sp.length / P;
+      if (m === 0) throw new XasmapError('SHIFT_UNFITTABLE', `--shift auto: no computable pixel in the sample of ${info.path}; give --shift EV`);
+      const pred = predictSpectra(loaded.model, Float32Array.from(sp), m, PREDICT_CHUNK);
+      const fit = fitGlobalShift(pred, Float32Array.from(sm), m, me.info.energy, energy);
+      if (!Number.isFinite(fit.se)) throw new XasmapError('SHIFT_UNFITTABLE', `--shift auto: the measured energies of ${me.info.path} do not overlap the ${ion} window at any shift within +-5 eV; give --shift EV`);
+      shift = fit.shift;
+      io.stderr(`fitted global energy shift ${shift.toFixed(3)} eV (measured + shift = model energy; mean SE ${fit.se.toFixed(2)} % on ${m} sample pixels)`);
+      timing.read = (timing.read ?? 0) + performance.now() - ts;
+    }
 
     // --verify: choose K computable pixels (a pre-pass over the parameters only)
     let selected: ((p: number) => boolean) | null = null;
