@@ -25,7 +25,8 @@ import { PARAM_NAMES, energyWindow, isIonName, ION_NAMES, type IonName, windowAx
 import { mulberry32 } from '../physics/random.js';
 import { simulate, spectralError } from '../physics/spectrum.js';
 import { measuredSE } from '../stream/measured-se.js';
-import { predictBatch } from '../stream/predict.js';
+import { predictBatch, predictBatchAsync } from '../stream/predict.js';
+import { type AsyncPredictor, startWorkerPredictor } from './worker-predictor.js';
 import { readTiles } from '../stream/read-tiles.js';
 import { toBatches } from '../stream/to-batches.js';
 import type { Batch, Tile, TileSpec } from '../stream/types.js';
@@ -88,6 +89,7 @@ export async function runRender(paramsPath: string | undefined, opts: RenderOpti
   let params: ParamsMapReader | null = null;
   let measured: MeasuredReader | null = null;
   let writer: RenderWriter | null = null;
+  let asyncPredictor: AsyncPredictor | null = null;
   const tmp = allOut.map((p) => `${p}.${process.pid}.tmp`);
   const cleanup = (): void => {
     for (const t of tmp) rmSync(t, { force: true });
@@ -228,10 +230,15 @@ export async function runRender(paramsPath: string | undefined, opts: RenderOpti
       const q = Object.fromEntries(PARAM_NAMES.map((k, j) => [k, p[j] as number])) as Record<(typeof PARAM_NAMES)[number], number>;
       return simulate(ion, q).spectrum;
     };
+    // several batches: predict in a worker thread while this thread writes (gzip) the previous batch
+    const ap = total > batchSize ? await startWorkerPredictor(loaded.dir, (opts.backend ?? 'wasm') as BackendKind, PREDICT_CHUNK) : null;
+    asyncPredictor = ap;
     const pipeline = from(specs).pipe(
       readTiles({ read: readTile }, stopError, (ms) => (timing.read = (timing.read ?? 0) + ms)),
       toBatches(batchSize),
-      predictBatch((x, n) => predictSpectra(model, x, n, PREDICT_CHUNK), channels),
+      ap
+        ? predictBatchAsync((x, n) => ap.predict(x, n), channels)
+        : predictBatch((x, n) => predictSpectra(model, x, n, PREDICT_CHUNK), channels),
       measuredSE(axis, energy),
       verifyPixels(selected, simulateOne, spectralError, channels),
       writeBatch({
@@ -369,6 +376,7 @@ export async function runRender(paramsPath: string | undefined, opts: RenderOpti
   } finally {
     process.off('SIGINT', sigint);
     process.off('SIGTERM', sigterm);
+    await asyncPredictor?.close();
     params?.close();
     measured?.close();
   }

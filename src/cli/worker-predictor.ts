@@ -1,0 +1,59 @@
+/** A model running in a worker thread, used by render to overlap prediction and writing. */
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { XasmapError } from '../errors.js';
+import type { BackendKind } from '../model/backend.js';
+
+export interface AsyncPredictor {
+  predict(params: Float32Array, n: number): Promise<Float32Array>;
+  close(): Promise<void>;
+}
+
+/** Null when the compiled worker script is not there (e.g. under vitest on the sources). */
+export async function startWorkerPredictor(dir: string, backend: BackendKind, chunk: number): Promise<AsyncPredictor | null> {
+  const script = fileURLToPath(new URL('./workers/predict-worker.js', import.meta.url));
+  if (!existsSync(script)) return null;
+  const execArgv = process.execArgv.filter((a) => !a.startsWith('--input-type'));
+  const worker = new Worker(script, { workerData: { dir, backend, chunk }, execArgv });
+  const pending = new Map<number, { resolve: (y: Float32Array) => void; reject: (e: Error) => void }>();
+  let nextId = 0;
+  let failure: Error | null = null;
+  await new Promise<void>((resolve, reject) => {
+    worker.once('message', (m: { ready: boolean; error?: string }) => {
+      if (m.ready) resolve();
+      else reject(new XasmapError('MODEL_CORRUPT', `${dir}: the prediction worker could not load the model (${m.error})`));
+    });
+    worker.once('error', reject);
+  });
+  const failAll = (e: Error) => {
+    failure = e;
+    for (const p of pending.values()) p.reject(e);
+    pending.clear();
+  };
+  worker.on('message', (m: { id: number; y?: Float32Array; error?: string }) => {
+    const p = pending.get(m.id);
+    if (!p) return;
+    pending.delete(m.id);
+    if (m.y) p.resolve(m.y);
+    else p.reject(new Error(`prediction worker: ${m.error}`));
+  });
+  worker.on('error', failAll);
+  worker.on('exit', (code) => {
+    if (pending.size > 0) failAll(new Error(`prediction worker exited (code ${code})`));
+  });
+  return {
+    predict(params, n) {
+      if (failure) return Promise.reject(failure);
+      const id = nextId++;
+      const copy = Float32Array.from(params.subarray(0, n * 9));
+      return new Promise((resolve, reject) => {
+        pending.set(id, { resolve, reject });
+        worker.postMessage({ id, params: copy, n }, [copy.buffer]);
+      });
+    },
+    async close() {
+      await worker.terminate();
+    },
+  };
+}
