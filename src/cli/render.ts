@@ -56,8 +56,8 @@ export const DEFAULT_RENDER_BATCH = 10_000;
 /** Seed of the choice of --verify pixels (fixed: the same command verifies the same pixels). */
 const VERIFY_SEED = 20240501;
 const P = PARAM_NAMES.length;
-/** Rows per model call inside a batch: 256 was fastest on the wasm backend (256: 2.3 s, 4096: 3.1 s per 10k, loaded machine). */
-const PREDICT_CHUNK = 256;
+/** Rows per model call inside a batch (ops/predict.ts passes it as predict()'s batchSize): 1024-4096 are equally fast, 0.62-0.64 s per 10k on wasm. */
+const PREDICT_CHUNK = 2048;
 
 /** Output names: OUT.h5 and OUT.{se,l3peak,rgb,spectra}.png next to it. */
 export function renderOutputs(paramsPath: string, out: string | undefined): { h5: string; pngs: Record<'se' | 'l3peak' | 'rgb' | 'spectra', string> } {

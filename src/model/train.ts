@@ -101,7 +101,7 @@ export function evaluateRows(model: tf.LayersModel, data: TrainData, idx: Int32A
     const n = e - s;
     gatherRows(data.x, data.inputSize, idx, s, e, xb);
     const xt = tf.tensor2d(xb.subarray(0, n * data.inputSize), [n, data.inputSize]);
-    const yt = model.predict(xt) as tf.Tensor;
+    const yt = model.predict(xt, { batchSize: n }) as tf.Tensor; // the default internal batch of 32 is ~3x slower
     const p = yt.dataSync() as Float32Array;
     xt.dispose();
     yt.dispose();
