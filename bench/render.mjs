@@ -17,10 +17,11 @@ import h5wasm from 'h5wasm/node';
 const args = process.argv.slice(2);
 const opt = (k, d) => (args.includes(`--${k}`) ? args[args.indexOf(`--${k}`) + 1] : d);
 const model = opt('model');
-if (!model) throw new Error('usage: node bench/render.mjs --model DIR [--n 1000] [--batch 10000] [--measured]');
+if (!model) throw new Error('usage: node bench/render.mjs --model DIR [--n 1000] [--batch 10000] [--measured] [--no-worker]');
 const n = Number(opt('n', '1000'));
 const batch = opt('batch', '10000');
 const withMeasured = args.includes('--measured');
+const serial = args.includes('--no-worker');
 const dir = mkdtempSync(join(tmpdir(), 'xasmap-bench-render-'));
 const M = await h5wasm.ready;
 M.activate_throwing_error_handler();
@@ -40,7 +41,7 @@ const params = join(dir, 'params.h5');
   for (const [k, v] of Object.entries({ Ds: 0.05, Dt: 0.01, S1: 0.8, S2: 0.8, T: 300, sigmaG: 0.1, Gamma1: 0.4 })) g.create_dataset({ name: k, data: v, dtype: '<d' });
   f.close();
 }
-const cliArgs = ['render', params, '--model', model, '--batch', batch, '--json'];
+const cliArgs = ['render', params, '--model', model, '--batch', batch, '--json', ...(serial ? ['--no-worker'] : [])];
 if (withMeasured) {
   const meas = join(dir, 'measured.h5');
   const ne = 121;
@@ -75,5 +76,5 @@ if (r.status !== 0) {
 const rss = Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(r.stderr)?.[1] ?? NaN) / 1024;
 const s = JSON.parse(r.stdout);
 const size = statSync(join(dir, 'params.render.h5')).size / 2 ** 20;
-console.log(JSON.stringify({ n, batch: Number(batch), measured: withMeasured, wallSeconds: wall, renderSeconds: s.seconds, pixelsPerSecond: s.pixelsPerSecond, peakRssMiB: Math.round(rss), outputMiB: Math.round(size), timing: s.timing }));
+console.log(JSON.stringify({ n, batch: Number(batch), measured: withMeasured, worker: !serial, wallSeconds: wall, renderSeconds: s.seconds, pixelsPerSecond: s.pixelsPerSecond, peakRssMiB: Math.round(rss), outputMiB: Math.round(size), timing: s.timing }));
 rmSync(dir, { recursive: true, force: true });

@@ -100,6 +100,7 @@ export function buildProgram(io: CliIo, setCode: (c: number) => void): Command {
     .option('--backend <b>', 'auto | wasm | gpu | cpu', 'wasm')
     .option('--force', 'overwrite existing outputs')
     .option('--json', 'print a JSON summary on stdout')
+    .option('--no-worker', 'predict on the main thread, in series with writing (slower; for comparison)')
     .action(async (params: string, opts) => setCode(await runRender(params, opts, io)));
 
   program

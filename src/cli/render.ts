@@ -50,6 +50,8 @@ export interface RenderOptions {
   force?: boolean;
   json?: boolean;
   backend?: string;
+  /** false (--no-worker): predict on the main thread, in series with writing (for comparison) */
+  worker?: boolean;
 }
 
 export const DEFAULT_RENDER_BATCH = 10_000;
@@ -231,7 +233,7 @@ export async function runRender(paramsPath: string | undefined, opts: RenderOpti
       return simulate(ion, q).spectrum;
     };
     // several batches: predict in a worker thread while this thread writes (gzip) the previous batch
-    const ap = total > batchSize ? await startWorkerPredictor(loaded.dir, (opts.backend ?? 'wasm') as BackendKind, PREDICT_CHUNK) : null;
+    const ap = total > batchSize && opts.worker !== false ? await startWorkerPredictor(loaded.dir, (opts.backend ?? 'wasm') as BackendKind, PREDICT_CHUNK) : null;
     asyncPredictor = ap;
     const pipeline = from(specs).pipe(
       readTiles({ read: readTile }, stopError, (ms) => (timing.read = (timing.read ?? 0) + ms)),
