@@ -20,24 +20,10 @@ import nodePath from 'node:path';
 import { XasmapError } from '../errors.js';
 import { PARAM_NAMES, PARAM_UNITS, type ParamName } from '../physics/ions.js';
 import { type H5Dataset, type H5File, H5, h5Reason, h5ready, safeClose } from './h5-read.js';
+import { FLAG } from '../ops/render-maps.js';
 
-/** Bit flags of /entry/maps/flags. 0 = computed, nothing to report. */
-export const RENDER_FLAGS = Object.freeze({
-  /** masked out by /mask: not computed, spectrum NaN */
-  MASKED: 1,
-  /** a parameter is NaN/infinite or unphysical (T <= 0, negative width): not computed */
-  INVALID_PARAM: 2,
-  /** a parameter is outside the model's training ranges: predicted, but extrapolated */
-  EXTRAPOLATED: 4,
-  /** the measured spectrum covers only part of the window: SE over the covered channels */
-  MEASURED_PARTIAL: 8,
-  /** the measured spectrum is unusable (non-finite values, flat, < 2 channels covered): SE NaN */
-  MEASURED_BAD: 16,
-  /** recomputed with the simulator: se_verify holds its SE */
-  VERIFIED: 32,
-  /** the simulator failed for this pixel during --verify: se_verify NaN */
-  VERIFY_FAILED: 64,
-});
+/** Bit flags of /entry/maps/flags (defined with their meaning in ops/render-maps.ts). */
+export const RENDER_FLAGS = FLAG;
 
 export const FLAG_CODES_TEXT =
   '0 = ok; bits: 1 masked (not computed), 2 invalid parameter (NaN/inf, T<=0, negative width; not computed), ' +

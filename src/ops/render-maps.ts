@@ -5,14 +5,21 @@
  */
 import { PARAM_NAMES, PARAM_RANGES } from '../physics/ions.js';
 
-/** Same bit values as RENDER_FLAGS in io/render-file.ts (ops cannot import io). */
+/** Bit flags of /entry/maps/flags (io/render-file.ts writes them). 0 = computed, nothing to report. */
 export const FLAG = Object.freeze({
+  /** masked out by /mask: not computed, spectrum NaN */
   MASKED: 1,
+  /** a parameter is NaN/infinite or unphysical (T <= 0, negative width): not computed */
   INVALID_PARAM: 2,
+  /** a parameter is outside the model's training ranges: predicted, but extrapolated */
   EXTRAPOLATED: 4,
+  /** the measured spectrum covers only part of the window: SE over the covered channels */
   MEASURED_PARTIAL: 8,
+  /** the measured spectrum is unusable (non-finite values, flat, < 2 channels covered): SE NaN */
   MEASURED_BAD: 16,
+  /** recomputed with the simulator: se_verify holds its SE */
   VERIFIED: 32,
+  /** the simulator failed for this pixel during --verify: se_verify NaN */
   VERIFY_FAILED: 64,
 });
 
