@@ -13,6 +13,7 @@ import { runPredict } from './predict.js';
 import { runModels } from './models.js';
 import { runEvaluate } from './evaluate.js';
 import { runRender } from './render.js';
+import { runServe } from './serve.js';
 
 export function buildProgram(io: CliIo, setCode: (c: number) => void): Command {
   const program = new Command();
@@ -102,6 +103,22 @@ export function buildProgram(io: CliIo, setCode: (c: number) => void): Command {
     .option('--json', 'print a JSON summary on stdout')
     .option('--no-worker', 'predict on the main thread, in series with writing (slower; for comparison)')
     .action(async (params: string, opts) => setCode(await runRender(params, opts, io)));
+
+  program
+    .command('serve')
+    .description('websocket server: per-pixel requests during an acquisition -> results and live maps (docs/protocol.md)')
+    .option('--host <host>', 'address to bind', '127.0.0.1')
+    .option('--port <port>', 'TCP port (0 = any free port)', '8765')
+    .option('--token <t>', 'clients must send this token in their start frame')
+    .option('--out <dir>', 'directory of the <scan>.render.h5 outputs', '.')
+    .option('--max-payload <bytes>', 'largest frame; larger frames close the connection (1009)', '16777216')
+    .option('--max-connections <n>', 'simultaneous connections', '16')
+    .option('--max-queued <n>', 'pixels waiting for the model before QUEUE_FULL errors', '100000')
+    .option('--batch <n>', 'micro-batch: flush after N pixels', '256')
+    .option('--batch-ms <ms>', 'micro-batch: or after MS milliseconds', '20')
+    .option('--model <dir>', 'a model directory instead of the shipped model of each ion')
+    .option('--backend <b>', 'auto | wasm | gpu | cpu', 'wasm')
+    .action(async (opts) => setCode(await runServe(opts, io)));
 
   program
     .command('models')
