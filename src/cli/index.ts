@@ -14,6 +14,7 @@ import { runModels } from './models.js';
 import { runEvaluate } from './evaluate.js';
 import { runRender } from './render.js';
 import { runServe } from './serve.js';
+import { runReplay } from './replay.js';
 
 export function buildProgram(io: CliIo, setCode: (c: number) => void): Command {
   const program = new Command();
@@ -119,6 +120,20 @@ export function buildProgram(io: CliIo, setCode: (c: number) => void): Command {
     .option('--model <dir>', 'a model directory instead of the shipped model of each ion')
     .option('--backend <b>', 'auto | wasm | gpu | cpu', 'wasm')
     .action(async (opts) => setCode(await runServe(opts, io)));
+
+  program
+    .command('replay')
+    .description('simulated microscope: stream a parameter map to `xasmap serve`, report throughput and latency')
+    .argument('<params>', 'parameter-map HDF5 file (see docs/formats.md)')
+    .requiredOption('--to <url>', 'server URL, e.g. ws://127.0.0.1:8765')
+    .option('--measured <file>', 'measured NeXus stack: send each pixel\'s spectrum (and the energy axis in start)')
+    .option('--rate <pixels_per_s>', 'limit the sending rate (default: unlimited)')
+    .option('--scan <id>', 'scan id (default: the file name)')
+    .option('--token <t>', 'token of a server started with --token')
+    .option('--batch <n>', 'pixels per frame', '100')
+    .option('--ion <ion>', "override the file's ion attribute")
+    .option('--json', 'print the summary as JSON on stdout')
+    .action(async (params: string, opts) => setCode(await runReplay(params, opts, io)));
 
   program
     .command('models')
