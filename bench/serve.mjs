@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * `xasmap serve` throughput and latency, measured with `xasmap replay` (issue 6):
- * node bench/serve.mjs [--params examples/params.h5] [--runs 3] [--batch 100]
+ * node bench/serve.mjs [--params examples/params.h5] [--runs 3] [--batch 100] [--server-batch N]
  * (npm run build first). Starts `xasmap serve` as a child process on a free loopback port,
  * does one warm-up replay (the server loads the model on the first scan; not counted), replays
  * the map --runs times at unlimited rate (median pixels/s, median p99 latency), once at half
@@ -46,7 +46,8 @@ function cli(cliArgs) {
 
 const port = await freePort();
 const url = `ws://127.0.0.1:${port}`;
-const server = spawn(process.execPath, [BIN, 'serve', '--port', String(port), '--out', dir], { stdio: ['ignore', 'ignore', 'pipe'] });
+const serverBatch = args.includes('--server-batch') ? args[args.indexOf('--server-batch') + 1] : null;
+const server = spawn(process.execPath, [BIN, 'serve', '--port', String(port), '--out', dir, ...(serverBatch ? ['--batch', serverBatch] : [])], { stdio: ['ignore', 'ignore', 'pipe'] });
 let serverLog = '';
 await new Promise((resolve, reject) => {
   const timer = setTimeout(() => reject(new Error(`server did not start:\n${serverLog}`)), 60_000);

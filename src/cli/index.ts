@@ -115,7 +115,7 @@ export function buildProgram(io: CliIo, setCode: (c: number) => void): Command {
     .option('--max-payload <bytes>', 'largest frame; larger frames close the connection (1009)', '16777216')
     .option('--max-connections <n>', 'simultaneous connections', '16')
     .option('--max-queued <n>', 'pixels waiting for the model before QUEUE_FULL errors', '100000')
-    .option('--batch <n>', 'micro-batch: flush after N pixels', '256')
+    .option('--batch <n>', 'micro-batch: flush after N pixels', '1024')
     .option('--batch-ms <ms>', 'micro-batch: or after MS milliseconds', '20')
     .option('--model <dir>', 'a model directory instead of the shipped model of each ion')
     .option('--backend <b>', 'auto | wasm | gpu | cpu', 'wasm')

@@ -62,7 +62,7 @@ export const SERVE_DEFAULTS = {
   maxPayload: 16 * 1024 * 1024,
   maxConnections: 16,
   maxQueued: 100_000,
-  batchSize: 256,
+  batchSize: 1024,
   batchMs: 20,
 } as const;
 
