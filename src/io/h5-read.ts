@@ -85,16 +85,37 @@ export function safeClose(f: { close(): unknown } | null | undefined): void {
   }
 }
 
-/** An attribute as a string (1-element string arrays, as NXstxm writes them, count too); undefined if absent or not text. */
-export function attrString(obj: H5Group | H5Dataset, name: string): string | undefined {
-  let v: unknown;
+/** The raw value of an attribute; undefined if absent or unreadable. */
+function attrValue(obj: H5Group | H5Dataset, name: string): unknown {
   try {
-    const a = obj.attrs[name];
-    if (a === undefined) return undefined;
-    v = a.value;
+    return obj.attrs[name]?.value;
   } catch {
     return undefined;
   }
+}
+
+/** g.get(name), or null where HDF5 cannot resolve it. */
+export function safeGet(g: { get(name: string): unknown }, name: string): unknown {
+  try {
+    return g.get(name);
+  } catch {
+    return null;
+  }
+}
+
+/** g.keys(), or [] where HDF5 cannot list it. */
+export function safeKeys(g: { keys(): string[] }): string[] {
+  try {
+    return g.keys();
+  } catch {
+    return [];
+  }
+}
+
+/** An attribute as a string (1-element string arrays, as NXstxm writes them, count too); undefined if absent or not text. */
+export function attrString(obj: H5Group | H5Dataset, name: string): string | undefined {
+  let v = attrValue(obj, name);
+  if (v === undefined) return undefined;
   if (Array.isArray(v) && v.length === 1) v = v[0];
   if (typeof v === 'string') return v.replace(/\0+$/, '');
   return undefined;
@@ -102,14 +123,8 @@ export function attrString(obj: H5Group | H5Dataset, name: string): string | und
 
 /** An attribute as a list of strings (a string array, or one string split at ',' ':' or whitespace). */
 export function attrStrings(obj: H5Group | H5Dataset, name: string): string[] | undefined {
-  let v: unknown;
-  try {
-    const a = obj.attrs[name];
-    if (a === undefined) return undefined;
-    v = a.value;
-  } catch {
-    return undefined;
-  }
+  let v = attrValue(obj, name);
+  if (v === undefined) return undefined;
   if (typeof v === 'string') return v.split(/[,:\s]+/).filter((s) => s !== '');
   if (Array.isArray(v) && v.every((s) => typeof s === 'string')) return (v as string[]).map((s) => s.replace(/\0+$/, ''));
   return undefined;
@@ -117,14 +132,8 @@ export function attrStrings(obj: H5Group | H5Dataset, name: string): string[] | 
 
 /** An attribute as a number (numeric scalars, 1-element arrays, bigint). */
 export function attrNumber(obj: H5Group | H5Dataset, name: string): number | undefined {
-  let v: unknown;
-  try {
-    const a = obj.attrs[name];
-    if (a === undefined) return undefined;
-    v = a.value;
-  } catch {
-    return undefined;
-  }
+  let v = attrValue(obj, name);
+  if (v === undefined) return undefined;
   if (ArrayBuffer.isView(v) && (v as unknown as ArrayLike<unknown>).length === 1) v = (v as unknown as ArrayLike<unknown>)[0];
   if (Array.isArray(v) && v.length === 1) v = v[0];
   if (typeof v === 'bigint') return Number(v);

@@ -15,6 +15,8 @@
 import { XasmapError } from '../errors.js';
 import {
   openHdf5Reader,
+  safeGet,
+  safeKeys,
   type H5Dataset,
   type H5File,
   type H5Group,
@@ -55,21 +57,6 @@ export async function openMeasured(path: string): Promise<MeasuredReader> {
   return openHdf5Reader(path, WHAT, (f, abs) => new Reader(f, abs), 'MEASURED_UNREADABLE');
 }
 
-function get(g: H5Group, name: string): unknown {
-  try {
-    return g.get(name);
-  } catch {
-    return null;
-  }
-}
-
-function keys(g: H5Group): string[] {
-  try {
-    return g.keys();
-  } catch {
-    return [];
-  }
-}
 
 function join(base: string, name: string): string {
   return base === '/' ? `/${name}` : `${base}/${name}`;
@@ -86,7 +73,7 @@ function signalOf(g: H5Group, path: string): Candidate | null {
   const sig = attrString(g, 'signal');
   const names = sig !== undefined ? [sig] : [];
   for (const name of names) {
-    const ds = get(g, name);
+    const ds = safeGet(g, name);
     if (isDataset(ds) && isNumeric(ds) && (ds.shape?.length ?? 0) === 3) return { path, group: g, ds, signal: name };
   }
   return null;
@@ -99,7 +86,7 @@ function findNXdata(f: H5File): Candidate | null {
   for (let depth = 0; depth < 3; depth++) {
     const d = attrString(g, 'default');
     if (d === undefined) break;
-    const next = get(g, d);
+    const next = safeGet(g, d);
     if (!isGroup(next)) break;
     g = next;
     path = join(path, d);
@@ -110,8 +97,8 @@ function findNXdata(f: H5File): Candidate | null {
   }
   // 2. depth-first search for an NXdata group with a 3-D signal
   const walk = (grp: H5Group, p: string, depth: number): Candidate | null => {
-    for (const k of keys(grp)) {
-      const e = get(grp, k);
+    for (const k of safeKeys(grp)) {
+      const e = safeGet(grp, k);
       if (!isGroup(e)) continue;
       const kp = join(p, k);
       if (attrString(e, 'NX_class') === 'NXdata') {
@@ -155,7 +142,7 @@ class Reader implements MeasuredReader {
     const axes = attrStrings(c.group, 'axes') ?? [];
     const tryAxis = (name: string | undefined, dim: 0 | 2): { ds: H5Dataset; name: string; dim: 0 | 2 } | null => {
       if (name === undefined || name === '.' || name === '') return null;
-      const e = get(c.group, name);
+      const e = safeGet(c.group, name);
       if (!isDataset(e) || !isNumeric(e)) return null;
       const s = e.shape ?? [];
       if (s.length !== 1 || s[0] !== shape[dim]) return null;

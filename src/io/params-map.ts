@@ -15,6 +15,8 @@ import { XasmapError } from '../errors.js';
 import { PARAM_NAMES, type ParamName } from '../physics/ions.js';
 import {
   openHdf5Reader,
+  safeGet,
+  safeKeys,
   type H5Dataset,
   type H5File,
   type H5Group,
@@ -86,12 +88,7 @@ class Reader implements ParamsMapReader {
     let shape: [number, number] | null = null;
     let shapeFrom = '';
     PARAM_NAMES.forEach((name, k) => {
-      let e: unknown;
-      try {
-        e = f.get(`params/${name}`);
-      } catch {
-        e = null;
-      }
+      const e = safeGet(f, `params/${name}`);
       if (!isDataset(e)) {
         const have = safeKeys(group);
         missing(`dataset '/params/${name}'${have.length ? ` (the group has: ${have.join(', ')})` : ''}`);
@@ -210,18 +207,4 @@ class Reader implements ParamsMapReader {
   }
 }
 
-function safeGet(f: H5File, name: string): unknown {
-  try {
-    return f.get(name);
-  } catch {
-    return null;
-  }
-}
 
-function safeKeys(g: { keys(): string[] }): string[] {
-  try {
-    return g.keys();
-  } catch {
-    return [];
-  }
-}
