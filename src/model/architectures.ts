@@ -36,13 +36,11 @@ import { N_CHANNELS } from '../physics/ions.js';
 import { FES_SIZE } from './features.js';
 import { LocallyConnected1D, type LcImplementation } from './locally-connected.js';
 import { OutputAffine } from './output-affine.js';
+import { customGradOptionalBias } from './custom-grad.js';
 
 export type DenseActivation = 'relu' | 'linear';
 /** 'fast': FastDense (custom gradient); 'stock': tf.layers.dense (baseline) */
 export type DenseImplementation = 'fast' | 'stock';
-
-/** The function type tf.customGrad accepts (not exported by @tensorflow/tfjs). */
-type CustomGradientFunc = Parameters<typeof tf.customGrad>[0];
 
 export interface FastDenseArgs {
   units: number;
@@ -67,20 +65,12 @@ export function makeFastDense(activation: DenseActivation, useBias: boolean): De
     if (useBias) out.push(tf.sum(g, 0));
     return out;
   };
-  const withBias = tf.customGrad(((x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D, save: tf.GradSaveFunc) => {
-    const y = tf.fused.matMul({ a: x, b: w, bias: b, activation: relu ? 'relu' : 'linear' });
+  const op = customGradOptionalBias('FastDense', useBias, (x, w, b, save) => {
+    const y = tf.fused.matMul({ a: x as tf.Tensor2D, b: w as tf.Tensor2D, ...(b ? { bias: b } : {}), activation: relu ? 'relu' : 'linear' });
     save(relu ? [x, w, y] : [x, w]);
     return { value: y, gradFunc: (dy: tf.Tensor, s: tf.Tensor[]) => backward(dy, s[0] as tf.Tensor2D, s[1] as tf.Tensor2D, s[2] as tf.Tensor2D | undefined) };
-  }) as unknown as CustomGradientFunc);
-  const noBias = tf.customGrad(((x: tf.Tensor2D, w: tf.Tensor2D, save: tf.GradSaveFunc) => {
-    const y = tf.fused.matMul({ a: x, b: w, activation: relu ? 'relu' : 'linear' });
-    save(relu ? [x, w, y] : [x, w]);
-    return { value: y, gradFunc: (dy: tf.Tensor, s: tf.Tensor[]) => backward(dy, s[0] as tf.Tensor2D, s[1] as tf.Tensor2D, s[2] as tf.Tensor2D | undefined) };
-  }) as unknown as CustomGradientFunc);
-  return (x, kernel, bias) => {
-    if (useBias !== (bias !== undefined)) throw new Error('FastDense: bias given for a layer without bias or missing');
-    return (bias ? withBias(x, kernel, bias) : noBias(x, kernel)) as tf.Tensor2D;
-  };
+  });
+  return (x, kernel, bias) => op(x, kernel, bias) as tf.Tensor2D;
 }
 
 type Initializer = ReturnType<typeof tf.initializers.heUniform>;

@@ -47,6 +47,7 @@
  * autodiff reference of the tests; it is selectable per layer.
  */
 import * as tf from '@tensorflow/tfjs';
+import { customGradOptionalBias } from './custom-grad.js';
 
 export type LcActivation = 'relu' | 'linear';
 export type LcImplementation = 'banded' | 'autodiff';
@@ -128,9 +129,6 @@ function flatBias(bias: tf.Tensor, size: number): tf.Tensor1D {
   return tf.add(tf.reshape(bias, [size]), tf.scalar(0)) as tf.Tensor1D;
 }
 
-/** The function type tf.customGrad accepts (not exported by @tensorflow/tfjs). */
-type CustomGradientFunc = Parameters<typeof tf.customGrad>[0];
-
 type LcFn = (x: tf.Tensor, kernel: tf.Tensor, bias?: tf.Tensor) => tf.Tensor3D;
 
 /** The banded forward pass with its custom backward pass (module doc). */
@@ -166,27 +164,15 @@ export function makeBandedLc(g: LcGeometry, activation: LcActivation, useBias: b
     return { xf, z, y };
   };
 
-  const withBias = tf.customGrad(((x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor, save: tf.GradSaveFunc) => {
+  const op = customGradOptionalBias('LocallyConnected1D', useBias, (x, kernel, bias, save) => {
     const { xf, z, y } = forward(x, kernel, bias);
     save(relu ? [xf, z, y] : [xf, z]);
     return {
       value: tf.reshape(y, [x.shape[0]!, g.outSteps, g.filters]),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => backward(dy, saved[0] as tf.Tensor2D, saved[1] as tf.Tensor3D, saved[2] as tf.Tensor2D | undefined),
     };
-  }) as unknown as CustomGradientFunc);
-  const noBias = tf.customGrad(((x: tf.Tensor, kernel: tf.Tensor, save: tf.GradSaveFunc) => {
-    const { xf, z, y } = forward(x, kernel, undefined);
-    save(relu ? [xf, z, y] : [xf, z]);
-    return {
-      value: tf.reshape(y, [x.shape[0]!, g.outSteps, g.filters]),
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => backward(dy, saved[0] as tf.Tensor2D, saved[1] as tf.Tensor3D, saved[2] as tf.Tensor2D | undefined),
-    };
-  }) as unknown as CustomGradientFunc);
-
-  return (x, kernel, bias) => {
-    if (useBias !== (bias !== undefined)) throw new Error('LocallyConnected1D: bias given for a layer without bias or missing');
-    return (bias ? withBias(x, kernel, bias) : noBias(x, kernel)) as tf.Tensor3D;
-  };
+  });
+  return (x, kernel, bias) => op(x, kernel, bias) as tf.Tensor3D;
 }
 
 /**
