@@ -15,7 +15,8 @@ import type { CliIo } from '../src/cli/io.js';
 import { openParamsMap } from '../src/io/params-map.js';
 import { PARAM_NAMES } from '../src/physics/ions.js';
 import { percentile } from '../src/stream/replay-client.js';
-import { type XasServer, startServer } from '../src/stream/server.js';
+import { startServeWithIo as startServer } from '../src/cli/serve.js';
+import type { XasServer } from '../src/stream/server.js';
 
 const PARAMS = fileURLToPath(new URL('../examples/params.h5', import.meta.url));
 const MEASURED = fileURLToPath(new URL('../examples/measured.h5', import.meta.url));
@@ -96,7 +97,7 @@ describe('xasmap replay', () => {
     expect(s.frames).toBe(Math.ceil(computable / 250));
     expect(s.done.stats.computed).toBe(computable);
     expect(s.done.stats.received).toBe(computable);
-    expect(s.done.files).toEqual([join(out, 'ex1.render.h5')]);
+    expect(s.done.files).toEqual(['ex1.render.h5', 'ex1.render.se.png', 'ex1.render.l3peak.png', 'ex1.render.rgb.png', 'ex1.render.spectra.png'].map((f) => join(out, f)));
     expect(existsSync(join(out, 'ex1.render.h5'))).toBe(true);
     expect(s.pixelsPerSecond).toBeGreaterThan(0);
     expect(s.latencyMs.count).toBe(computable);

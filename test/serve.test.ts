@@ -16,7 +16,8 @@ import { FLAG } from '../src/ops/render-maps.js';
 import { boxNormaliseFinite } from '../src/ops/resample.js';
 import { PARAM_NAMES, type Params } from '../src/physics/ions.js';
 import { spectralError } from '../src/physics/spectrum.js';
-import { type ServeOptions, type XasServer, startServer } from '../src/stream/server.js';
+import { startServeWithIo } from '../src/cli/serve.js';
+import type { ServeOptions, XasServer } from '../src/stream/server.js';
 
 type Frame = Record<string, unknown>;
 
@@ -99,9 +100,9 @@ afterEach(async () => {
   for (const s of servers.splice(0)) await s.close();
 });
 
-async function serve(extra: Partial<ServeOptions> = {}): Promise<{ server: XasServer; out: string }> {
+async function serve(extra: Partial<Omit<ServeOptions, 'io'>> = {}): Promise<{ server: XasServer; out: string }> {
   const out = mkdtempSync(join(tmpdir(), 'xasmap-serve-'));
-  const server = await startServer({ host: '127.0.0.1', port: 0, out, ...extra });
+  const server = await startServeWithIo({ host: '127.0.0.1', port: 0, out, ...extra });
   servers.push(server);
   return { server, out };
 }
@@ -192,9 +193,10 @@ describe('xasmap serve (protocol v1)', () => {
     c.send({ type: 'end', scan: 'map1' });
     const done = await c.next((f) => f.type === 'done');
     const file = join(out, 'map1.render.h5');
-    expect(done.files).toEqual([file]);
+    const pngs = ['se', 'l3peak', 'rgb', 'spectra'].map((k) => join(out, `map1.render.${k}.png`));
+    expect(done.files).toEqual([file, ...pngs]);
     expect(done.stats).toMatchObject({ pixels: 12, received: 12, computed: 12, errors: 0 });
-    expect(readdirSync(out)).toEqual(['map1.render.h5']);
+    expect(readdirSync(out).sort()).toEqual(['map1.render.h5', 'map1.render.l3peak.png', 'map1.render.rgb.png', 'map1.render.se.png', 'map1.render.spectra.png']);
 
     const r = await readCube(file);
     expect(r.shape).toEqual([3, 4, 501]);
@@ -339,8 +341,8 @@ describe('xasmap serve (protocol v1)', () => {
     for (let k = 0; k < 2; k++) expect(await c.next()).toMatchObject({ type: 'result' });
   });
 
-  it('a client that vanishes mid-scan: its partial map is written', async () => {
-    const { server, out } = await serve();
+  it('a client that vanishes mid-scan with --resume-timeout 0: its partial map is written at once', async () => {
+    const { server, out } = await serve({ resumeTimeoutMs: 0 });
     const c = await connect(server);
     expect((await start(c, 'gone', 2, 2)).type).toBe('ready');
     c.send({ type: 'pixel', scan: 'gone', x: 0, y: 0, params: paramsAt(0, 0) });

@@ -117,6 +117,7 @@ export function buildProgram(io: CliIo, setCode: (c: number) => void): Command {
     .option('--max-queued <n>', 'pixels waiting for the model before QUEUE_FULL errors', '100000')
     .option('--batch <n>', 'micro-batch: flush after N pixels', '1024')
     .option('--batch-ms <ms>', 'micro-batch: or after MS milliseconds', '20')
+    .option('--resume-timeout <s>', 'keep the scan of a vanished client this many seconds for a resume (0 = write at once)', '600')
     .option('--model <dir>', 'a model directory instead of the shipped model of each ion')
     .option('--backend <b>', 'auto | wasm | gpu | cpu', 'wasm')
     .action(async (opts) => setCode(await runServe(opts, io)));

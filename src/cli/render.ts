@@ -14,11 +14,10 @@ import { type MeasuredReader, openMeasured } from '../io/measured.js';
 import { loadModelDir, loadShippedModel } from '../io/model-registry.js';
 import { type ParamsMapReader, openParamsMap } from '../io/params-map.js';
 import { createRenderFile, type RenderWriter } from '../io/render-file.js';
-import { writeMapPng, writeRgbPng, writeSpectraPng } from '../io/render-previews.js';
-import type { Series } from '../io/plot-svg.js';
+import { previewPixels, writeRenderPreviews } from '../io/render-previews.js';
 import { type BackendKind, initBackend } from '../model/backend.js';
 import { predictSpectra } from '../ops/predict.js';
-import { FLAG, RenderMaps, bestMedianWorst, pixelFlags, previewRegions, stats } from '../ops/render-maps.js';
+import { FLAG, RenderMaps, pixelFlags, previewRegions, stats } from '../ops/render-maps.js';
 import { prepareAxis, resampleSpectrum } from '../ops/resample.js';
 import { fitGlobalShift } from '../ops/shift.js';
 import { PARAM_NAMES, energyWindow, isIonName, ION_NAMES, type IonName, windowAxes } from '../physics/ions.js';
@@ -264,11 +263,8 @@ export async function runRender(paramsPath: string | undefined, opts: RenderOpti
 
     // SE map: against measured data, else against the simulator where verified
     const seMap = measured ? maps.se : maps.seVerify;
-    const pick = bestMedianWorst(seMap);
-    const shownPixels: number[] = [];
-    if (pick) shownPixels.push(pick.best, pick.median, pick.worst);
-    else for (let p = 0; p < ny * nx && shownPixels.length < 3; p++) if (!Number.isNaN(maps.l3Peak[p] as number)) shownPixels.push(p);
-    const predicted = new Map(shownPixels.map((p) => [p, wr.readSpectrum(Math.floor(p / nx), p % nx)]));
+    const pick = previewPixels(seMap, maps.l3Peak);
+    const predicted = new Map(pick.shown.map((p) => [p, wr.readSpectrum(Math.floor(p / nx), p % nx)]));
     const tw = performance.now();
     wr.finish({ se: seMap, flags: maps.flags, seVerify: selected ? maps.seVerify : null });
     writer = null;
@@ -276,13 +272,7 @@ export async function runRender(paramsPath: string | undefined, opts: RenderOpti
 
     // PNG previews (temporary names, renamed with the .h5 below)
     const tp = performance.now();
-    const geom = { ny, nx, pixelSize: info.pixelSize, pixelUnit: info.pixelUnit };
     const [, tmpSe, tmpPeak, tmpRgb, tmpSpectra] = tmp as [string, string, string, string, string];
-    const seTitle = measured ? `SE against measured data, ${ion}` : selected ? `SE against the simulator (verified pixels), ${ion}` : `SE: no reference (use --measured or --verify), ${ion}`;
-    await writeMapPng(tmpSe, seMap, geom, { title: seTitle, cbarLabel: 'SE (%)', colormap: 'magma', nanLabel: 'no SE' });
-    await writeMapPng(tmpPeak, maps.l3Peak, geom, { title: `L3 peak energy, ${ion}`, cbarLabel: 'L3 peak (eV)' });
-    await writeRgbPng(tmpRgb, maps.rgb, geom);
-    const series: Series[] = [];
     const reference = (pixel: number): { y: ArrayLike<number>; label: string } | null => {
       const y = Math.floor(pixel / nx);
       const x = pixel % nx;
@@ -295,28 +285,21 @@ export async function runRender(paramsPath: string | undefined, opts: RenderOpti
       const t = pr.readRows(y, y + 1);
       return { y: simulateOne(t.params.subarray(x * P, (x + 1) * P)), label: 'simulator' };
     };
-    const colors = ['#2ca02c', '#1f77b4', '#d62728'];
-    if (pick) {
-      (['best', 'median', 'worst'] as const).forEach((which, k) => {
-        const pixel = pick[which];
-        const y = Math.floor(pixel / nx);
-        const x = pixel % nx;
-        const color = colors[k] as string;
-        const se = seMap[pixel] as number;
-        series.push({ x: energy, y: predicted.get(pixel) as Float32Array, label: `${which} (y=${y}, x=${x}) model, SE ${se.toFixed(2)} %`, color });
-        const ref = reference(pixel);
-        if (ref) series.push({ x: energy, y: ref.y, label: `${which} ${ref.label}`, color, dash: '5 3' });
-      });
-    } else {
-      // no reference: show the first computed pixels' predictions
-      shownPixels.forEach((p, k) => {
-        const y = Math.floor(p / nx);
-        series.push({ x: energy, y: predicted.get(p) as Float32Array, label: `pixel y=${y}, x=${p % nx} (model)`, color: colors[k] as string });
-      });
-    }
-    if (series.length > 0) {
-      await writeSpectraPng(tmpSpectra, pick ? `Best, median and worst pixel by SE, ${ion}` : `Predicted spectra, ${ion} (no reference)`, series);
-    }
+    await writeRenderPreviews(
+      { se: tmpSe, l3peak: tmpPeak, rgb: tmpRgb, spectra: tmpSpectra },
+      {
+        ion,
+        geom: { ny, nx, pixelSize: info.pixelSize, pixelUnit: info.pixelUnit },
+        energy,
+        seMap,
+        seTitle: measured ? `SE against measured data, ${ion}` : selected ? `SE against the simulator (verified pixels), ${ion}` : `SE: no reference (use --measured or --verify), ${ion}`,
+        l3Peak: maps.l3Peak,
+        rgb: maps.rgb,
+        pick,
+        predicted,
+        reference,
+      },
+    );
     timing.png = performance.now() - tp;
 
     // rename everything into place

@@ -1,4 +1,5 @@
-/** The PNG previews of `xasmap render` (thin layer over plot-svg.ts and png.ts). */
+/** The PNG previews of `xasmap render` and `xasmap serve` (thin layer over plot-svg.ts and png.ts). */
+import { bestMedianWorst } from '../ops/render-maps.js';
 import { composeHeatmapPng, rgbaToPng, svgToPng } from './png.js';
 import { type Series, linePlot, percentileRange } from './plot-svg.js';
 
@@ -63,4 +64,79 @@ export async function writeSpectraPng(path: string, title: string, series: Serie
     height: 520,
   });
   await svgToPng(svg, path);
+}
+
+export type PreviewName = 'se' | 'l3peak' | 'rgb' | 'spectra';
+
+/** The pixels shown in the spectra preview: best/median/worst by SE, else the first computed ones. */
+export interface PreviewPick {
+  pick: { best: number; median: number; worst: number } | null;
+  /** flat pixel indices (y * nx + x) whose predicted spectra the plot needs */
+  shown: number[];
+}
+
+/** Chooses the spectra-preview pixels from the SE map (or, without SE, the first with an L3 peak). */
+export function previewPixels(seMap: Float32Array, l3Peak: Float32Array): PreviewPick {
+  const pick = bestMedianWorst(seMap);
+  const shown: number[] = [];
+  if (pick) shown.push(pick.best, pick.median, pick.worst);
+  else for (let p = 0; p < l3Peak.length && shown.length < 3; p++) if (!Number.isNaN(l3Peak[p] as number)) shown.push(p);
+  return { pick, shown };
+}
+
+export interface RenderPreviewInput {
+  ion: string;
+  geom: MapGeometry;
+  energy: ArrayLike<number>;
+  seMap: Float32Array;
+  seTitle: string;
+  l3Peak: Float32Array;
+  /** 3 x (ny*nx) */
+  rgb: Float32Array;
+  pick: PreviewPick;
+  /** predicted spectrum of each pixel of pick.shown */
+  predicted: ReadonlyMap<number, ArrayLike<number>>;
+  /** the reference (measured or simulated) spectrum of a best/median/worst pixel, or null */
+  reference: (pixel: number) => { y: ArrayLike<number>; label: string } | null;
+}
+
+/**
+ * The four PNG previews of `xasmap render` (also written by `xasmap serve` on `end`): SE map,
+ * L3 peak map, RGB composite and the best/median/worst spectra. Returns the names written
+ * (the spectra plot is skipped when no pixel was computed).
+ */
+export async function writeRenderPreviews(paths: Record<PreviewName, string>, d: RenderPreviewInput): Promise<PreviewName[]> {
+  const { ion, geom, energy, seMap } = d;
+  const nx = geom.nx;
+  const written: PreviewName[] = ['se', 'l3peak', 'rgb'];
+  await writeMapPng(paths.se, seMap, geom, { title: d.seTitle, cbarLabel: 'SE (%)', colormap: 'magma', nanLabel: 'no SE' });
+  await writeMapPng(paths.l3peak, d.l3Peak, geom, { title: `L3 peak energy, ${ion}`, cbarLabel: 'L3 peak (eV)' });
+  await writeRgbPng(paths.rgb, d.rgb, geom);
+  const series: Series[] = [];
+  const colors = ['#2ca02c', '#1f77b4', '#d62728'];
+  const { pick, shown } = d.pick;
+  if (pick) {
+    (['best', 'median', 'worst'] as const).forEach((which, k) => {
+      const pixel = pick[which];
+      const y = Math.floor(pixel / nx);
+      const x = pixel % nx;
+      const color = colors[k] as string;
+      const se = seMap[pixel] as number;
+      const pred = d.predicted.get(pixel);
+      if (pred) series.push({ x: energy, y: pred, label: `${which} (y=${y}, x=${x}) model, SE ${se.toFixed(2)} %`, color });
+      const ref = d.reference(pixel);
+      if (ref) series.push({ x: energy, y: ref.y, label: `${which} ${ref.label}`, color, dash: '5 3' });
+    });
+  } else {
+    // no reference: show the first computed pixels' predictions
+    shown.forEach((p, k) => {
+      const pred = d.predicted.get(p);
+      if (pred) series.push({ x: energy, y: pred, label: `pixel y=${Math.floor(p / nx)}, x=${p % nx} (model)`, color: colors[k] as string });
+    });
+  }
+  if (series.length > 0) {
+    await writeSpectraPng(paths.spectra, pick ? `Best, median and worst pixel by SE, ${ion}` : `Predicted spectra, ${ion} (no reference)`, series);
+    written.push('spectra');
+  }
+  return written;
 }

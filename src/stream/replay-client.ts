@@ -11,9 +11,21 @@
 import { performance } from 'node:perf_hooks';
 import { WebSocket } from 'ws';
 import { XasmapError } from '../errors.js';
-import type { MeasuredReader } from '../io/measured.js';
-import type { ParamsMapReader } from '../io/params-map.js';
 import { PARAM_NAMES } from '../physics/ions.js';
+
+/** What replay reads of a parameter map (io/params-map.ts's reader, injected by cli/replay.ts). */
+export interface ParamsRows {
+  readonly info: { readonly path: string; readonly ny: number; readonly nx: number };
+  /** rows [y0, y1): (y1 - y0) * nx * 9 parameters, and the mask (0 = skip) or null */
+  readRows(y0: number, y1: number): { params: Float32Array; mask: Uint8Array | null };
+}
+
+/** What replay reads of a measured stack (io/measured.ts's reader). */
+export interface MeasuredRows {
+  readonly info: { readonly path: string; readonly ny: number; readonly nx: number; readonly energy: ArrayLike<number> };
+  /** rows [y0, y1): (y1 - y0) * nx spectra of info.energy.length values */
+  readRows(y0: number, y1: number): Float32Array;
+}
 
 const P = PARAM_NAMES.length;
 export const REPLAY_PROTOCOL = 1;
@@ -27,8 +39,8 @@ export interface ReplayOptions {
   batch: number;
   /** pixels per second; undefined or Infinity = unlimited */
   rate?: number;
-  params: ParamsMapReader;
-  measured?: MeasuredReader | null;
+  params: ParamsRows;
+  measured?: MeasuredRows | null;
   /** rows read from the files at a time */
   tileRows?: number;
   /** give up when nothing arrives for this long while answers are outstanding (ms) */

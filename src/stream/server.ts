@@ -3,10 +3,18 @@
  *
  * Clients open a scan (`start`), send pixels (`pixel` / `pixels`) and close it (`end`). Every
  * accepted pixel goes into one RxJS stream, is micro-batched (stream/micro-batch.ts) in front
- * of the model (ops/predict.ts) and answered with exactly one `result` or `error` frame. On
- * `end` (or when the client vanishes, or the server shuts down) the scan is written as the
- * same NeXus file as `xasmap render` (io/render-file.ts) into <out>/<scan>.render.h5, under a
- * temporary name renamed at the end. Unreceived pixels are flagged MASKED with NaN spectra.
+ * of the model and answered with exactly one `result` or `error` frame. On `end` (or when an
+ * orphaned scan times out, or the server shuts down) the scan is written as the same NeXus
+ * file and PNG previews as `xasmap render`, under temporary names renamed at the end.
+ * Unreceived pixels are flagged MASKED with NaN spectra. A client that vanishes mid-scan can
+ * resume the scan from a new connection within `resumeTimeoutMs`.
+ *
+ * The same port serves the live view (stream/live-page.ts) over HTTP `GET /`; the page is a
+ * `watch` observer of every scan.
+ *
+ * No file access to models or outputs here: the model loader, the NeXus writer and the
+ * preview writer are injected (ServeIo, wired by cli/serve.ts), so src/stream imports no
+ * src/io module.
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -15,27 +23,76 @@ import { join, resolve } from 'node:path';
 import { Subject, type Subscription, concatMap, of } from 'rxjs';
 import { WebSocketServer, WebSocket, type RawData } from 'ws';
 import { XasmapError } from '../errors.js';
-import { type LoadedModel, loadModelDir, loadShippedModel } from '../io/model-registry.js';
-import { validateParams } from '../io/params-json.js';
-import { createRenderFile } from '../io/render-file.js';
-import { type BackendKind, initBackend } from '../model/backend.js';
-import { predictSpectra } from '../ops/predict.js';
-import { FLAG, pixelFlags, stats } from '../ops/render-maps.js';
+import { validateParams } from '../ops/params-check.js';
+import { FLAG, RenderMaps, pixelFlags, previewRegions, stats } from '../ops/render-maps.js';
 import { type MeasuredAxis, boxNormaliseFinite, prepareAxis, resampleSpectrum, seAgainstMeasured } from '../ops/resample.js';
 import { ION_NAMES, type IonName, PARAM_NAMES, energyWindow, windowAxes } from '../physics/ions.js';
 import { spectralError } from '../physics/spectrum.js';
-import { VERSION } from '../version.js';
+import { LIVE_PAGE_HTML } from './live-page.js';
 import { microBatch } from './micro-batch.js';
 
 export const PROTOCOL_VERSION = 1;
 const P = PARAM_NAMES.length;
-const CHANNELS = 501;
-/** Rows per model call (same as render). */
-const PREDICT_CHUNK = 2048;
+export const SERVE_CHANNELS = 501;
+const CHANNELS = SERVE_CHANNELS;
 const SCAN_ID = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
 const MAX_SIDE = 10_000;
+/** A watcher whose socket buffers more than this gets no updates until it drains, then a snapshot. */
+const WATCH_BUFFER = 4 * 1024 * 1024;
+/** Finished scans kept (small maps only) for the live view. */
+const KEEP_FINISHED = 4;
+
+/** A model as the server sees it (io/model-registry.ts + ops/predict.ts, wired by cli/serve.ts). */
+export interface ServeModel {
+  /** shown in `ready.model` */
+  readonly dir: string;
+  /** the model attribute of the output file */
+  readonly description: string;
+  /** n x 9 parameters (PARAM_NAMES order) -> n x 501 box-normalised spectra */
+  predict(x: Float32Array, n: number): Float32Array;
+}
+
+/** One finished (or written-at-shutdown) scan, as handed to the injected writers. */
+export interface ScanData {
+  id: string;
+  ion: IonName;
+  ny: number;
+  nx: number;
+  /** the model grid, 501 energies (eV) */
+  energy: Float64Array;
+  model: ServeModel;
+  /** ny * nx * 501, NaN for pixels not computed */
+  spectra: Float32Array;
+  /** ny * nx * 9 */
+  params: Float32Array;
+  /** ny * nx: SE (%) against the measured spectrum, NaN without */
+  se: Float32Array;
+  /** ny * nx: /entry/maps/flags bits; MASKED for pixels never received */
+  flags: Uint8Array;
+  /** ny * nx: energy of the L3 maximum */
+  l3Peak: Float32Array;
+  /** 3 x (ny * nx): RGB region means */
+  rgb: Float32Array;
+  /** ny * nx * 501 measured spectra on the model grid (NaN where none), or null when the scan had none */
+  measuredOnGrid: Float32Array | null;
+  /** at least one pixel came with a measured spectrum */
+  hasMeasured: boolean;
+}
+
+export type PreviewKind = 'se' | 'l3peak' | 'rgb' | 'spectra';
+
+/** The file side of the server, injected by cli/serve.ts. */
+export interface ServeIo {
+  /** The model of an ion (cached by the caller or not: the server asks once per ion). */
+  loadModel(ion: IonName): Promise<ServeModel>;
+  /** Writes the NeXus render file of a scan at `path` (a temporary name; the server renames it). */
+  writeRender(path: string, scan: ScanData): Promise<void>;
+  /** Writes the PNG previews at the given (temporary) paths; returns the kinds written. */
+  writePreviews?(paths: Record<PreviewKind, string>, scan: ScanData): Promise<PreviewKind[]>;
+}
 
 export interface ServeOptions {
+  io: ServeIo;
   host?: string;
   port?: number;
   token?: string;
@@ -50,9 +107,8 @@ export interface ServeOptions {
   batchSize?: number;
   /** ... or this many milliseconds */
   batchMs?: number;
-  backend?: BackendKind;
-  /** a model directory instead of the shipped model of each ion */
-  model?: string;
+  /** how long the scan of a vanished client waits for a `start` that resumes it (0 = write at once) */
+  resumeTimeoutMs?: number;
   log?: (line: string) => void;
 }
 
@@ -64,6 +120,7 @@ export const SERVE_DEFAULTS = {
   maxQueued: 100_000,
   batchSize: 1024,
   batchMs: 20,
+  resumeTimeoutMs: 10 * 60 * 1000,
 } as const;
 
 export interface ScanStats {
@@ -77,11 +134,30 @@ export interface ScanStats {
   seconds: number;
 }
 
+/** A snapshot of the server's load (tests and monitoring). */
+export interface ServerStats {
+  /** accepted pixels waiting for or in the model now */
+  queued: number;
+  /** the largest `queued` ever seen (never above maxQueued) */
+  peakQueued: number;
+  maxQueued: number;
+  connections: number;
+  watchers: number;
+  /** open scans with a connected owner */
+  openScans: number;
+  /** scans whose client vanished, waiting for a resume */
+  orphanedScans: number;
+}
+
 export interface XasServer {
   readonly host: string;
   readonly port: number;
+  /** ws://host:port */
   readonly url: string;
-  /** Stops accepting, finishes in-flight batches, writes open scans, closes everything. */
+  /** http://host:port/ (the live view) */
+  readonly httpUrl: string;
+  stats(): ServerStats;
+  /** Stops accepting, finishes in-flight batches, writes open and orphaned scans, closes everything. */
   close(): Promise<void>;
 }
 
@@ -90,15 +166,19 @@ interface Scan {
   ion: IonName;
   ny: number;
   nx: number;
-  owner: WebSocket;
-  loaded: LoadedModel;
+  /** null while orphaned (the client vanished; waiting for a resume) */
+  owner: WebSocket | null;
+  orphanTimer: NodeJS.Timeout | null;
+  model: ServeModel;
   grid: Float64Array;
   axis: MeasuredAxis | null;
+  /** the start frame's energy list as text (a resume must give the same) */
+  energyKey: string;
   nMeasured: number;
   spectra: Float32Array;
   params: Float32Array;
-  se: Float32Array;
-  flags: Uint8Array;
+  maps: RenderMaps;
+  measuredOnGrid: Float32Array | null;
   /** 0 = not received, 1 = queued, 2 = done */
   state: Uint8Array;
   received: number;
@@ -107,6 +187,10 @@ interface Scan {
   pending: number;
   drained: (() => void)[];
   ended: boolean;
+  /** 'open' | 'orphaned' | 'writing' | 'done' (live view) */
+  phase: 'open' | 'orphaned' | 'writing' | 'done';
+  files: string[];
+  lastSpectrum: { x: number; y: number; data: number[] } | null;
   t0: number;
 }
 
@@ -119,6 +203,16 @@ interface Job {
   spectrum: boolean;
 }
 
+interface Watcher {
+  ws: WebSocket;
+  /** scans whose updates were dropped (slow socket): a snapshot follows when it drains */
+  stale: Set<Scan>;
+}
+
+type Frame = Record<string, unknown>;
+/** A client frame handler; throws FrameError for an `error` answer. */
+type Handler = (ws: WebSocket, f: Frame) => Promise<void> | void;
+
 class FrameError extends Error {
   constructor(
     readonly code: string,
@@ -129,12 +223,30 @@ class FrameError extends Error {
   }
 }
 
-function send(ws: WebSocket, frame: Record<string, unknown>): void {
-  if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(frame));
+function send(ws: WebSocket | null, frame: Frame): void {
+  if (ws !== null && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(frame));
 }
 
 function isInt(v: unknown): v is number {
   return typeof v === 'number' && Number.isInteger(v);
+}
+
+/** JSON has no NaN: null. Rounded to 6 significant digits (the live view only). */
+function num(v: number): number | null {
+  return Number.isFinite(v) ? Number(v.toPrecision(6)) : null;
+}
+
+/** Accepted pixels as a bitmap: bit p = y * width + x, byte p >> 3, LSB first; base64. */
+export function acceptedBitmap(state: Uint8Array): string {
+  const bits = new Uint8Array(Math.ceil(state.length / 8));
+  for (let p = 0; p < state.length; p++) if (state[p] !== 0) bits[p >> 3] = (bits[p >> 3] as number) | (1 << (p & 7));
+  return Buffer.from(bits).toString('base64');
+}
+
+/** Decodes acceptedBitmap (for clients and tests). */
+export function decodeBitmap(b64: string, n: number): boolean[] {
+  const bits = Buffer.from(b64, 'base64');
+  return Array.from({ length: n }, (_, p) => (((bits[p >> 3] ?? 0) >> (p & 7)) & 1) === 1);
 }
 
 export async function startServer(o: ServeOptions): Promise<XasServer> {
@@ -144,35 +256,104 @@ export async function startServer(o: ServeOptions): Promise<XasServer> {
   const maxQueued = o.maxQueued ?? SERVE_DEFAULTS.maxQueued;
   const batchSize = o.batchSize ?? SERVE_DEFAULTS.batchSize;
   const batchMs = o.batchMs ?? SERVE_DEFAULTS.batchMs;
+  const resumeMs = o.resumeTimeoutMs ?? SERVE_DEFAULTS.resumeTimeoutMs;
   const outDir = resolve(o.out);
   const log = o.log ?? (() => undefined);
+  const io = o.io;
   mkdirSync(outDir, { recursive: true });
-  await initBackend(o.backend ?? 'wasm');
 
-  const models = new Map<string, Promise<LoadedModel>>();
-  const getModel = (ion: IonName): Promise<LoadedModel> => {
-    const key = o.model ?? ion;
-    let p = models.get(key);
+  const models = new Map<IonName, Promise<ServeModel>>();
+  const getModel = (ion: IonName): Promise<ServeModel> => {
+    let p = models.get(ion);
     if (!p) {
-      p = (o.model ? loadModelDir(o.model) : loadShippedModel(ion)).then((m) => {
-        const ch = m.model.outputs[0]?.shape[1];
-        if (ch !== CHANNELS) throw new XasmapError('MODEL_CORRUPT', `${m.dir}: the model gives ${String(ch)} channels, expected ${CHANNELS}`);
-        return m;
-      });
-      p.catch(() => models.delete(key));
-      models.set(key, p);
+      p = io.loadModel(ion);
+      p.catch(() => models.delete(ion));
+      models.set(ion, p);
     }
     return p;
   };
 
   const scans = new Map<string, Scan>();
+  const finished: Scan[] = [];
   const clients = new Set<WebSocket>();
+  const watchers = new Map<WebSocket, Watcher>();
   let queued = 0;
+  let peakQueued = 0;
   let inFlight = 0;
+  let closing: Promise<void> | null = null;
   const idle: (() => void)[] = [];
   const jobs = new Subject<Job>();
 
-  const pixelError = (scan: Scan, ws: WebSocket, code: string, message: string, x: unknown, y: unknown): void => {
+  // ---- live view (watchers) ----
+
+  const scanInfo = (s: Scan): Frame => ({
+    type: 'scan',
+    scan: s.id,
+    ion: s.ion,
+    width: s.nx,
+    height: s.ny,
+    state: s.phase,
+    received: s.received,
+    computed: s.computed,
+    energy: Array.from(s.grid, (v) => Number(v.toPrecision(7))),
+    ...(s.files.length ? { files: s.files } : {}),
+  });
+
+  /** An `update` frame: pixels (x, y pairs), their L3 peak and SE, the newest spectrum. */
+  const updateFrame = (s: Scan, pixels: number[], full: boolean): Frame => {
+    const px: number[] = [];
+    const l3: (number | null)[] = [];
+    const se: (number | null)[] = [];
+    let anySe = false;
+    for (const p of pixels) {
+      px.push(p % s.nx, Math.floor(p / s.nx));
+      l3.push(num(s.maps.l3Peak[p] as number));
+      const v = s.maps.se[p] as number;
+      if (Number.isFinite(v)) anySe = true;
+      se.push(num(v));
+    }
+    return {
+      type: 'update',
+      scan: s.id,
+      full,
+      received: s.received,
+      computed: s.computed,
+      px,
+      l3,
+      ...(anySe ? { se } : {}),
+      ...(s.lastSpectrum ? { spectrum: s.lastSpectrum } : {}),
+    };
+  };
+
+  const snapshot = (w: Watcher, s: Scan): void => {
+    send(w.ws, scanInfo(s));
+    const done: number[] = [];
+    for (let p = 0; p < s.state.length; p++) if (s.state[p] === 2) done.push(p);
+    send(w.ws, updateFrame(s, done, true));
+  };
+
+  const tellWatchers = (frame: (w: Watcher) => void): void => {
+    for (const w of watchers.values()) frame(w);
+  };
+
+  const announce = (s: Scan): void => tellWatchers((w) => send(w.ws, scanInfo(s)));
+
+  const publish = (updates: Map<Scan, number[]>): void => {
+    if (watchers.size === 0) return;
+    for (const w of watchers.values()) {
+      if (w.ws.bufferedAmount > WATCH_BUFFER) {
+        for (const s of updates.keys()) w.stale.add(s);
+        continue;
+      }
+      for (const s of w.stale) snapshot(w, s);
+      for (const [s, pixels] of updates) if (!w.stale.has(s)) send(w.ws, updateFrame(s, pixels, false));
+      w.stale.clear();
+    }
+  };
+
+  // ---- pixels ----
+
+  const pixelError = (scan: Scan, ws: WebSocket | null, code: string, message: string, x: unknown, y: unknown): void => {
     scan.errors++;
     send(ws, { type: 'error', scan: scan.id, code, message, x, y });
   };
@@ -182,26 +363,28 @@ export async function startServer(o: ServeOptions): Promise<XasServer> {
     if (scan.pending === 0) for (const f of scan.drained.splice(0)) f();
   };
 
-  /** Predict one micro-batch, grouped by model; SE; answer each pixel. */
+  /** Predict one micro-batch, grouped by model; SE; maps; answer each pixel. */
   const runBatch = (batch: Job[]): void => {
     inFlight++;
+    const updates = new Map<Scan, number[]>();
     try {
-      const groups = new Map<LoadedModel, Job[]>();
+      const groups = new Map<ServeModel, Job[]>();
       for (const j of batch) {
-        const g = groups.get(j.scan.loaded);
+        const g = groups.get(j.scan.model);
         if (g) g.push(j);
-        else groups.set(j.scan.loaded, [j]);
+        else groups.set(j.scan.model, [j]);
       }
-      for (const [loaded, list] of groups) {
+      for (const [model, list] of groups) {
         const n = list.length;
         const x = new Float32Array(n * P);
         list.forEach((j, i) => x.set(j.params, i * P));
         let pred: Float32Array;
         try {
-          pred = predictSpectra(loaded.model, x, n, PREDICT_CHUNK);
+          pred = model.predict(x, n);
         } catch (e) {
           for (const j of list) {
             j.scan.state[j.y * j.scan.nx + j.x] = 0;
+            j.scan.received--;
             pixelError(j.scan, j.scan.owner, 'INTERNAL', `prediction failed: ${(e as Error).message}`, j.x, j.y);
             settle(j.scan, 1);
           }
@@ -216,26 +399,40 @@ export async function startServer(o: ServeOptions): Promise<XasServer> {
           let se: number | null = null;
           if (j.measured !== null) {
             se = NaN;
+            let usable = false;
             if (s.axis !== null) {
               const status = resampleSpectrum(s.axis, j.measured, s.grid, a);
               if (status === 'bad') flags |= FLAG.MEASURED_BAD;
               else {
                 if (status === 'partial') flags |= FLAG.MEASURED_PARTIAL;
                 se = seAgainstMeasured(spec, a);
+                usable = true;
               }
             } else {
               a.set(j.measured);
-              if (boxNormaliseFinite(a)) se = spectralError(spec, a);
-              else flags |= FLAG.MEASURED_BAD;
+              if (boxNormaliseFinite(a)) {
+                se = spectralError(spec, a);
+                usable = true;
+              } else flags |= FLAG.MEASURED_BAD;
             }
-            s.se[p] = se;
+            if (usable) {
+              s.measuredOnGrid ??= new Float32Array(s.ny * s.nx * CHANNELS).fill(NaN);
+              s.measuredOnGrid.set(a, p * CHANNELS);
+            }
           }
           s.spectra.set(spec, p * CHANNELS);
           s.params.set(j.params, p * P);
-          s.flags[p] = flags;
+          s.maps.add(
+            { y0: j.y, y1: j.y + 1, x0: j.x, x1: j.x + 1, flags: Uint8Array.of(flags), spectra: spec, se: se === null ? null : Float32Array.of(se), seVerify: null },
+            CHANNELS,
+          );
           s.state[p] = 2;
           s.computed++;
-          const frame: Record<string, unknown> = {
+          s.lastSpectrum = { x: j.x, y: j.y, data: Array.from(spec, (v) => Number(v.toPrecision(5))) };
+          const u = updates.get(s);
+          if (u) u.push(p);
+          else updates.set(s, [p]);
+          const frame: Frame = {
             type: 'result',
             scan: s.id,
             x: j.x,
@@ -252,6 +449,11 @@ export async function startServer(o: ServeOptions): Promise<XasServer> {
     } finally {
       queued -= batch.length;
       inFlight--;
+      try {
+        publish(updates);
+      } catch (e) {
+        log(`live view: ${(e as Error).message}`);
+      }
       if (inFlight === 0 && queued === 0) for (const f of idle.splice(0)) f();
     }
   };
@@ -272,7 +474,7 @@ export async function startServer(o: ServeOptions): Promise<XasServer> {
       pixelError(scan, ws, 'BAD_FRAME', `${where}: expected an object with x, y and params`, null, null);
       return;
     }
-    const it = item as Record<string, unknown>;
+    const it = item as Frame;
     const { x, y } = it;
     if (!isInt(x) || !isInt(y)) {
       pixelError(scan, ws, 'BAD_FRAME', `${where}: x and y must be integers`, x ?? null, y ?? null);
@@ -323,47 +525,85 @@ export async function startServer(o: ServeOptions): Promise<XasServer> {
     scan.received++;
     scan.pending++;
     queued++;
+    if (queued > peakQueued) peakQueued = queued;
     jobs.next({ scan, x, y, params, measured, spectrum: it.spectrum === true });
   };
 
-  /** Waits for the scan's queued pixels, writes its file, forgets it. */
+  // ---- writing ----
+
+  const scanData = (s: Scan): ScanData => ({
+    id: s.id,
+    ion: s.ion,
+    ny: s.ny,
+    nx: s.nx,
+    energy: s.grid,
+    model: s.model,
+    spectra: s.spectra,
+    params: s.params,
+    se: s.maps.se,
+    flags: s.maps.flags,
+    l3Peak: s.maps.l3Peak,
+    rgb: s.maps.rgb,
+    measuredOnGrid: s.measuredOnGrid,
+    hasMeasured: s.measuredOnGrid !== null || s.maps.se.some((v) => !Number.isNaN(v)),
+  });
+
+  /** Waits for the scan's queued pixels, writes its file and previews, forgets it. */
   const finishScan = async (scan: Scan): Promise<{ files: string[]; stats: ScanStats }> => {
     scan.ended = true;
+    if (scan.orphanTimer) clearTimeout(scan.orphanTimer);
+    scan.orphanTimer = null;
+    scan.phase = 'writing';
+    announce(scan);
     if (scan.pending > 0) await new Promise<void>((r) => scan.drained.push(r));
-    scans.delete(scan.id);
-    const final = join(outDir, `${scan.id}.render.h5`);
-    const tmp = `${final}.${process.pid}.tmp`;
-    const writer = await createRenderFile(tmp, {
-      ny: scan.ny,
-      nx: scan.nx,
-      energy: scan.grid,
-      ion: scan.ion,
-      model: `${scan.loaded.dir} (${scan.loaded.meta.arch}, ${scan.loaded.meta.ion}, trained ${scan.loaded.meta.training?.finished ?? '?'})`,
-      version: VERSION,
-      commandLine: `xasmap serve (scan ${scan.id})`,
-      date: new Date().toISOString(),
-      scalars: {},
-      verify: false,
-      measured: scan.nMeasured > 0 && scan.se.some((v) => !Number.isNaN(v)) ? `stream:${scan.id}` : null,
-      shift: 0,
-    });
+    const h5 = join(outDir, `${scan.id}.render.h5`);
+    const pngs: Record<PreviewKind, string> = {
+      se: join(outDir, `${scan.id}.render.se.png`),
+      l3peak: join(outDir, `${scan.id}.render.l3peak.png`),
+      rgb: join(outDir, `${scan.id}.render.rgb.png`),
+      spectra: join(outDir, `${scan.id}.render.spectra.png`),
+    };
+    const tmp = (p: string): string => `${p}.${process.pid}.tmp`;
+    const data = scanData(scan);
+    const allTmp = [h5, ...Object.values(pngs)].map(tmp);
+    const files: string[] = [];
     try {
-      writer.writeBlock({ y0: 0, y1: scan.ny, x0: 0, x1: scan.nx, spectra: scan.spectra, params: scan.params });
-      writer.finish({ se: scan.se, flags: scan.flags, seVerify: null });
-      renameSync(tmp, final);
+      await io.writeRender(tmp(h5), data);
+      const kinds = io.writePreviews
+        ? await io.writePreviews({ se: tmp(pngs.se), l3peak: tmp(pngs.l3peak), rgb: tmp(pngs.rgb), spectra: tmp(pngs.spectra) }, data)
+        : [];
+      renameSync(tmp(h5), h5);
+      files.push(h5);
+      for (const k of kinds) {
+        renameSync(tmp(pngs[k]), pngs[k]);
+        files.push(pngs[k]);
+      }
     } catch (e) {
-      writer.abort();
-      rmSync(tmp, { force: true });
+      for (const t of allTmp) rmSync(t, { force: true });
       throw e;
+    } finally {
+      if (scans.get(scan.id) === scan) scans.delete(scan.id);
+      scan.phase = 'done';
+      scan.files = files;
+      // keep the small maps for the live view, drop the cubes
+      scan.spectra = new Float32Array(0);
+      scan.params = new Float32Array(0);
+      scan.measuredOnGrid = null;
+      const old = finished.findIndex((f) => f.id === scan.id);
+      if (old >= 0) finished.splice(old, 1);
+      finished.push(scan);
+      if (finished.length > KEEP_FINISHED) finished.shift();
+      announce(scan);
     }
     let extrapolated = 0;
     let measuredBad = 0;
-    for (let p = 0; p < scan.flags.length; p++) {
+    const flags = scan.maps.flags;
+    for (let p = 0; p < flags.length; p++) {
       if (scan.state[p] !== 2) continue;
-      if ((scan.flags[p] as number) & FLAG.EXTRAPOLATED) extrapolated++;
-      if ((scan.flags[p] as number) & FLAG.MEASURED_BAD) measuredBad++;
+      if ((flags[p] as number) & FLAG.EXTRAPOLATED) extrapolated++;
+      if ((flags[p] as number) & FLAG.MEASURED_BAD) measuredBad++;
     }
-    const s = stats(scan.se);
+    const s = stats(scan.maps.se);
     const st: ScanStats = {
       pixels: scan.ny * scan.nx,
       received: scan.received,
@@ -374,8 +614,8 @@ export async function startServer(o: ServeOptions): Promise<XasServer> {
       se: Object.fromEntries(Object.entries(s).map(([k, v]) => [k, v === null || !Number.isFinite(v) ? null : Number(v.toPrecision(6))])),
       seconds: Number(((performance.now() - scan.t0) / 1000).toPrecision(6)),
     };
-    log(`scan ${scan.id}: ${scan.computed} of ${st.pixels} pixels computed; wrote ${final}`);
-    return { files: [final], stats: st };
+    log(`scan ${scan.id}: ${scan.computed} of ${st.pixels} pixels computed; wrote ${files.join(', ')}`);
+    return { files, stats: st };
   };
 
   const finishQuietly = (scan: Scan): Promise<void> =>
@@ -384,17 +624,62 @@ export async function startServer(o: ServeOptions): Promise<XasServer> {
       (e: unknown) => log(`scan ${scan.id}: writing failed: ${(e as Error).message}`),
     );
 
-  const onStart = async (ws: WebSocket, f: Record<string, unknown>): Promise<void> => {
-    if (o.token !== undefined && f.token !== o.token) {
-      send(ws, { type: 'error', code: 'UNAUTHORIZED', message: f.token === undefined ? 'this server needs a token: add "token" to start' : 'wrong token', scan: f.scan ?? null });
-      ws.close(1008, 'unauthorized');
-      return;
-    }
+  /** The owner vanished: keep the scan for a resume, or write it now. */
+  const orphan = (scan: Scan): Promise<void> => {
+    if (resumeMs <= 0 || closing) return finishQuietly(scan);
+    scan.owner = null;
+    scan.phase = 'orphaned';
+    scan.orphanTimer = setTimeout(() => {
+      scan.orphanTimer = null;
+      log(`scan ${scan.id}: no resume within ${resumeMs / 1000} s; writing the partial map`);
+      void finishQuietly(scan);
+    }, resumeMs);
+    scan.orphanTimer.unref();
+    log(`scan ${scan.id}: client gone with ${scan.received} of ${scan.nx * scan.ny} pixels; kept ${resumeMs / 1000} s for a resume`);
+    announce(scan);
+    return Promise.resolve();
+  };
+
+  // ---- frames ----
+
+  const checkToken = (ws: WebSocket, f: Frame): boolean => {
+    if (o.token === undefined || f.token === o.token) return true;
+    send(ws, {
+      type: 'error',
+      code: 'UNAUTHORIZED',
+      message: f.token === undefined ? `this server needs a token: add "token" to ${String(f.type)}` : 'wrong token',
+      scan: f.scan ?? null,
+    });
+    ws.close(1008, 'unauthorized');
+    return false;
+  };
+
+  const readyFrame = (scan: Scan, resumed: boolean): Frame => ({
+    type: 'ready',
+    protocol: PROTOCOL_VERSION,
+    scan: scan.id,
+    ion: scan.ion,
+    width: scan.nx,
+    height: scan.ny,
+    channels: CHANNELS,
+    energy: [scan.grid[0], scan.grid[CHANNELS - 1]],
+    model: scan.model.dir,
+    measured: scan.axis ? { energies: scan.axis.energy.length } : { energies: CHANNELS, grid: 'model' },
+    batch: { size: batchSize, ms: batchMs },
+    maxQueued,
+    resumeTimeout: resumeMs / 1000,
+    resumed,
+    ...(resumed ? { received: scan.received, accepted: acceptedBitmap(scan.state) } : {}),
+  });
+
+  const onStart: Handler = async (ws, f) => {
+    if (!checkToken(ws, f)) return;
     const id = f.scan;
     if (typeof id !== 'string' || !SCAN_ID.test(id)) {
       throw new FrameError('BAD_FRAME', "start: 'scan' must be 1-128 characters of letters, digits, '.', '_' or '-' (not starting with '.' or '-')");
     }
-    if (scans.has(id)) throw new FrameError('SCAN_EXISTS', `start: scan '${id}' is already open`, { scan: id });
+    const existing = scans.get(id);
+    if (existing && (existing.owner !== null || existing.ended)) throw new FrameError('SCAN_EXISTS', `start: scan '${id}' is already open`, { scan: id });
     const ionIn = f.ion;
     const ion = typeof ionIn === 'string' ? ION_NAMES.find((n) => n.toLowerCase() === ionIn.trim().toLowerCase()) : undefined;
     if (ion === undefined) throw new FrameError('BAD_ION', `start: 'ion' must be one of ${ION_NAMES.join(', ')}`, { scan: id });
@@ -410,30 +695,53 @@ export async function startServer(o: ServeOptions): Promise<XasServer> {
       }
       axis = prepareAxis(e as number[]);
     }
-    let loaded: LoadedModel;
+    const energyKey = axis ? JSON.stringify(f.energy) : '';
+    if (existing) {
+      // resume an orphaned scan
+      if (existing.ion !== ion || existing.nx !== width || existing.ny !== height || existing.energyKey !== energyKey) {
+        throw new FrameError(
+          'SCAN_EXISTS',
+          `start: scan '${id}' (${existing.ion}, ${existing.nx} x ${existing.ny}${existing.axis ? `, ${existing.nMeasured} energies` : ''}) is waiting to be resumed; resume it with the same ion, width, height and energy, or use another id`,
+          { scan: id },
+        );
+      }
+      if (existing.orphanTimer) clearTimeout(existing.orphanTimer);
+      existing.orphanTimer = null;
+      existing.owner = ws;
+      existing.phase = 'open';
+      log(`scan ${id}: resumed with ${existing.received} of ${width * height} pixels received`);
+      send(ws, readyFrame(existing, true));
+      announce(existing);
+      return;
+    }
+    let model: ServeModel;
     try {
-      loaded = await getModel(ion);
+      model = await getModel(ion);
     } catch (e) {
       throw new FrameError(e instanceof XasmapError ? e.code : 'NO_MODEL', (e as Error).message, { scan: id });
     }
-    if (!o.model && loaded.meta.ion !== ion) throw new FrameError('NO_MODEL', `no model for ${ion}`, { scan: id });
     if (ws.readyState !== WebSocket.OPEN) return;
     if (scans.has(id)) throw new FrameError('SCAN_EXISTS', `start: scan '${id}' is already open`, { scan: id });
     const n = width * height;
+    const { w, energy } = windowAxes(energyWindow(ion));
+    const maps = new RenderMaps(height, width, energy, previewRegions(w, energyWindow(ion).split));
+    maps.flags.fill(FLAG.MASKED);
     const scan: Scan = {
       id,
       ion,
       ny: height,
       nx: width,
       owner: ws,
-      loaded,
-      grid: windowAxes(energyWindow(ion)).energy,
+      orphanTimer: null,
+      model,
+      grid: energy,
       axis,
+      energyKey,
       nMeasured: axis ? axis.energy.length : CHANNELS,
       spectra: new Float32Array(n * CHANNELS).fill(NaN),
       params: new Float32Array(n * P).fill(NaN),
-      se: new Float32Array(n).fill(NaN),
-      flags: new Uint8Array(n).fill(FLAG.MASKED),
+      maps,
+      measuredOnGrid: null,
       state: new Uint8Array(n),
       received: 0,
       computed: 0,
@@ -441,27 +749,20 @@ export async function startServer(o: ServeOptions): Promise<XasServer> {
       pending: 0,
       drained: [],
       ended: false,
+      phase: 'open',
+      files: [],
+      lastSpectrum: null,
       t0: performance.now(),
     };
     scans.set(id, scan);
+    const old = finished.findIndex((s) => s.id === id);
+    if (old >= 0) finished.splice(old, 1);
     log(`scan ${id}: ${ion}, ${width} x ${height}`);
-    send(ws, {
-      type: 'ready',
-      protocol: PROTOCOL_VERSION,
-      scan: id,
-      ion,
-      width,
-      height,
-      channels: CHANNELS,
-      energy: [scan.grid[0], scan.grid[CHANNELS - 1]],
-      model: loaded.dir,
-      measured: axis ? { energies: axis.energy.length } : { energies: CHANNELS, grid: 'model' },
-      batch: { size: batchSize, ms: batchMs },
-      maxQueued,
-    });
+    send(ws, readyFrame(scan, false));
+    announce(scan);
   };
 
-  const ownScan = (ws: WebSocket, f: Record<string, unknown>): Scan => {
+  const ownScan = (ws: WebSocket, f: Frame): Scan => {
     const id = f.scan;
     const scan = typeof id === 'string' ? scans.get(id) : undefined;
     if (!scan || scan.owner !== ws) {
@@ -470,6 +771,44 @@ export async function startServer(o: ServeOptions): Promise<XasServer> {
     }
     if (scan.ended) throw new FrameError('SCAN_ENDED', `${String(f.type)}: scan '${scan.id}' has ended`, { scan: scan.id });
     return scan;
+  };
+
+  const onWatch: Handler = (ws, f) => {
+    if (!checkToken(ws, f)) return;
+    const w: Watcher = { ws, stale: new Set() };
+    watchers.set(ws, w);
+    const all = [...finished, ...scans.values()];
+    send(ws, { type: 'watching', protocol: PROTOCOL_VERSION, scans: all.map((s) => s.id) });
+    for (const s of all) snapshot(w, s);
+  };
+
+  /**
+   * Frame handlers by `type`. A new frame type (e.g. the planned `fit`) is one more entry here;
+   * it gets the connection and the parsed frame and throws FrameError for an `error` answer.
+   */
+  const handlers: Record<string, Handler> = {
+    start: onStart,
+    pixel: (ws, f) => {
+      const scan = ownScan(ws, f);
+      const { type: _t, scan: _s, ...item } = f;
+      acceptPixel(ws, scan, item, null);
+    },
+    pixels: (ws, f) => {
+      const scan = ownScan(ws, f);
+      if (!Array.isArray(f.items)) throw new FrameError('BAD_FRAME', "pixels: 'items' must be an array", { scan: scan.id });
+      f.items.forEach((it, i) => acceptPixel(ws, scan, it, i));
+    },
+    end: async (ws, f) => {
+      const scan = ownScan(ws, f);
+      let r: Awaited<ReturnType<typeof finishScan>>;
+      try {
+        r = await finishScan(scan);
+      } catch (e) {
+        throw new FrameError('WRITE_FAILED', `end: writing scan '${scan.id}' failed: ${(e as Error).message}`, { scan: scan.id });
+      }
+      send(ws, { type: 'done', scan: scan.id, files: r.files, stats: r.stats });
+    },
+    watch: onWatch,
   };
 
   const onFrame = async (ws: WebSocket, data: RawData, isBinary: boolean): Promise<void> => {
@@ -481,41 +820,30 @@ export async function startServer(o: ServeOptions): Promise<XasServer> {
       throw new FrameError('BAD_JSON', `not valid JSON (${(e as Error).message})`);
     }
     if (typeof f !== 'object' || f === null || Array.isArray(f)) throw new FrameError('BAD_FRAME', 'a frame must be a JSON object with a "type"');
-    const fr = f as Record<string, unknown>;
-    switch (fr.type) {
-      case 'start':
-        await onStart(ws, fr);
-        return;
-      case 'pixel': {
-        const scan = ownScan(ws, fr);
-        const { type: _t, scan: _s, ...item } = fr;
-        acceptPixel(ws, scan, item, null);
-        return;
-      }
-      case 'pixels': {
-        const scan = ownScan(ws, fr);
-        if (!Array.isArray(fr.items)) throw new FrameError('BAD_FRAME', "pixels: 'items' must be an array", { scan: scan.id });
-        fr.items.forEach((it, i) => acceptPixel(ws, scan, it, i));
-        return;
-      }
-      case 'end': {
-        const scan = ownScan(ws, fr);
-        try {
-          const r = await finishScan(scan);
-          send(ws, { type: 'done', scan: scan.id, files: r.files, stats: r.stats });
-        } catch (e) {
-          throw new FrameError('WRITE_FAILED', `end: writing scan '${scan.id}' failed: ${(e as Error).message}`, { scan: scan.id });
-        }
-        return;
-      }
-      default:
-        throw new FrameError('UNKNOWN_TYPE', `unknown frame type ${JSON.stringify(fr.type ?? null)} (protocol v1: start, pixel, pixels, end)`, { scan: fr.scan ?? null });
+    const fr = f as Frame;
+    const h = typeof fr.type === 'string' && Object.hasOwn(handlers, fr.type) ? handlers[fr.type] : undefined;
+    if (!h) {
+      throw new FrameError('UNKNOWN_TYPE', `unknown frame type ${JSON.stringify(fr.type ?? null)} (protocol v1: ${Object.keys(handlers).join(', ')})`, { scan: fr.scan ?? null });
     }
+    await h(ws, fr);
   };
 
-  const http: Server = createServer((_req, res) => {
-    res.writeHead(426, { 'content-type': 'text/plain' });
-    res.end(`xasmap serve: websocket protocol v${PROTOCOL_VERSION}, see docs/protocol.md\n`);
+  // ---- transport ----
+
+  const http: Server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if ((req.method === 'GET' || req.method === 'HEAD') && (path === '/' || path === '/index.html')) {
+      res.writeHead(200, {
+        'content-type': 'text/html; charset=utf-8',
+        'cache-control': 'no-store',
+        'content-security-policy': "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self' ws: wss:; img-src data:",
+        'x-content-type-options': 'nosniff',
+      });
+      res.end(req.method === 'HEAD' ? undefined : LIVE_PAGE_HTML);
+      return;
+    }
+    res.writeHead(path === '/' ? 405 : 404, { 'content-type': 'text/plain' });
+    res.end(`xasmap serve: the live view is GET /, the websocket (protocol v${PROTOCOL_VERSION}, docs/protocol.md) is on this port\n`);
   });
   const wss = new WebSocketServer({ server: http, maxPayload });
 
@@ -539,9 +867,10 @@ export async function startServer(o: ServeOptions): Promise<XasServer> {
     ws.on('error', () => undefined);
     ws.on('close', () => {
       clients.delete(ws);
-      // a client that vanishes mid-scan: its partial map is written
+      watchers.delete(ws);
+      // a client that vanishes mid-scan: its scan waits for a resume (or is written)
       void chain.then(async () => {
-        for (const s of [...scans.values()]) if (s.owner === ws && !s.ended) await finishQuietly(s);
+        for (const s of [...scans.values()]) if (s.owner === ws && !s.ended) await orphan(s);
       });
     });
   });
@@ -555,12 +884,23 @@ export async function startServer(o: ServeOptions): Promise<XasServer> {
   });
   const addr = http.address() as AddressInfo;
   const port = addr.port;
-  let closing: Promise<void> | null = null;
+  const hostPart = host.includes(':') ? `[${host}]` : host;
 
   return {
     host,
     port,
-    url: `ws://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    url: `ws://${hostPart}:${port}`,
+    httpUrl: `http://${hostPart}:${port}/`,
+    stats: () => {
+      let open = 0;
+      let orphaned = 0;
+      for (const s of scans.values()) {
+        if (s.ended) continue;
+        if (s.owner === null) orphaned++;
+        else open++;
+      }
+      return { queued, peakQueued, maxQueued, connections: clients.size, watchers: watchers.size, openScans: open, orphanedScans: orphaned };
+    },
     close(): Promise<void> {
       closing ??= (async () => {
         for (const ws of clients) ws.close(1001, 'server shutting down');
