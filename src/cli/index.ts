@@ -15,6 +15,7 @@ import { runEvaluate } from './evaluate.js';
 import { runRender } from './render.js';
 import { runServe } from './serve.js';
 import { runReplay } from './replay.js';
+import { runFit } from './fit.js';
 
 export function buildProgram(io: CliIo, setCode: (c: number) => void): Command {
   const program = new Command();
@@ -104,6 +105,28 @@ export function buildProgram(io: CliIo, setCode: (c: number) => void): Command {
     .option('--json', 'print a JSON summary on stdout')
     .option('--no-worker', 'predict on the main thread, in series with writing (slower; for comparison)')
     .action(async (params: string, opts) => setCode(await runRender(params, opts, io)));
+
+  program
+    .command('fit')
+    .description('measured spectra (NeXus stack, column text, EMSA/MAS .msa) -> parameter maps with uncertainties, SE and flag maps (NeXus) and PNG maps')
+    .argument('<measured>', 'measured file: NeXus NXdata/NXstxm stack, two- or multi-column text, or .msa (docs/formats.md)')
+    .requiredOption('--ion <ion>', 'ion, e.g. Fe2+')
+    .option('--out <file>', 'output NeXus file (default: <measured>.fit.h5 next to the input)')
+    .option('--model <dir|simulator>', "a model directory instead of the shipped model of the ion, or 'simulator' (exact, slow)")
+    .option('--fix <list>', 'fixed parameters, e.g. T=300,sigmaG=0.1')
+    .option('--bounds <list>', 'bounds within the training ranges, e.g. Dq=0.05:0.15,S1=0.7:0.9')
+    .option('--shift <eV|auto>', 'energy shift added to the measured energies (eV), or auto: fitted globally', 'auto')
+    .option('--preedge <mode>', 'pre-edge line removal: auto (when the data reach 3 eV below the model window), on, off', 'auto')
+    .option('--starts <n>', 'starts per pixel (nearest library spectra); the best SE wins', '3')
+    .option('--iterations <n>', 'Levenberg-Marquardt iterations', '12')
+    .option('--library <n>', 'library size for the starts (default 4096; 256 with --model simulator)')
+    .option('--refine <k>', "refine the K worst pixels (or 'all') with the simulator")
+    .option('--columns <list>', 'column text: 1-based ENERGY,SIGNAL[,I0] columns (default 1,2 or 1,3,2)')
+    .option('--workers <n>', 'prediction worker threads (0 = main thread)', '2')
+    .option('--backend <b>', 'auto | wasm | gpu | cpu', 'wasm')
+    .option('--force', 'overwrite existing outputs')
+    .option('--json', 'print a JSON summary on stdout')
+    .action(async (measured: string, opts) => setCode(await runFit(measured, opts, io)));
 
   program
     .command('serve')

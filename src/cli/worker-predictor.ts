@@ -57,3 +57,38 @@ export async function startWorkerPredictor(dir: string, backend: BackendKind, ch
     },
   };
 }
+
+/**
+ * `workers` prediction workers sharing the rows of every call (contiguous parts), e.g. one per
+ * core for `fit`, whose model calls are large. Null when the worker script is not compiled.
+ */
+export async function startPredictorPool(dir: string, backend: BackendKind, chunk: number, workers: number): Promise<AsyncPredictor | null> {
+  const pool: AsyncPredictor[] = [];
+  try {
+    for (let w = 0; w < workers; w++) {
+      const p = await startWorkerPredictor(dir, backend, chunk);
+      if (!p) return null;
+      pool.push(p);
+    }
+  } catch (e) {
+    await Promise.all(pool.map((p) => p.close()));
+    throw e;
+  }
+  return {
+    async predict(params, n) {
+      const k = Math.min(pool.length, Math.max(1, Math.floor(n / 64)));
+      if (k <= 1) return (pool[0] as AsyncPredictor).predict(params, n);
+      const bounds = Array.from({ length: k + 1 }, (_, j) => Math.round((j * n) / k));
+      const parts = await Promise.all(
+        pool.slice(0, k).map((p, j) => p.predict(params.subarray((bounds[j] as number) * 9, (bounds[j + 1] as number) * 9), (bounds[j + 1] as number) - (bounds[j] as number))),
+      );
+      const channels = n > 0 ? (parts[0] as Float32Array).length / ((bounds[1] as number) - (bounds[0] as number)) : 0;
+      const out = new Float32Array(n * channels);
+      parts.forEach((y, j) => out.set(y, (bounds[j] as number) * channels));
+      return out;
+    },
+    async close() {
+      await Promise.all(pool.map((p) => p.close()));
+    },
+  };
+}

@@ -1,0 +1,94 @@
+/**
+ * The global energy shift of a measured stack before any parameter is known (`fit --shift
+ * auto`): the mean measured spectrum (pre-processed, file energy order) is resampled onto the
+ * model grid for each trial shift, box-normalised, and compared with every spectrum of the
+ * fit's starting library (mean squared difference over the covered channels); the shift whose
+ * best library match is closest wins. A grid search, then a finer one around the best value.
+ * cli/fit.ts polishes the result with ops/shift.ts on a sample of fitted pixels.
+ */
+import { prepareAxis, resampleSpectrum } from './resample.js';
+
+export interface LibraryShift {
+  shift: number;
+  /** mean squared difference of the best library match at that shift */
+  distance: number;
+  /** (shift, distance) of the coarse search */
+  curve: [number, number][];
+}
+
+/** Mean of the finite rows of an m x ne block (NaN rows are skipped); null if none. */
+export function meanSpectrum(rows: Float32Array, m: number, ne: number): Float64Array | null {
+  const mean = new Float64Array(ne);
+  let used = 0;
+  for (let p = 0; p < m; p++) {
+    let ok = true;
+    for (let e = 0; e < ne; e++) if (!Number.isFinite(rows[p * ne + e] as number)) ok = false;
+    if (!ok) continue;
+    for (let e = 0; e < ne; e++) mean[e] = (mean[e] as number) + (rows[p * ne + e] as number);
+    used++;
+  }
+  if (used === 0) return null;
+  for (let e = 0; e < ne; e++) mean[e] = (mean[e] as number) / used;
+  return mean;
+}
+
+export function shiftFromLibrary(
+  mean: ArrayLike<number>,
+  energy: ArrayLike<number>,
+  grid: ArrayLike<number>,
+  lib: Float32Array,
+  L: number,
+  opts: { range?: number; step?: number; fine?: number; minCoverage?: number } = {},
+): LibraryShift {
+  const range = opts.range ?? 5;
+  const step = opts.step ?? 0.05;
+  const fine = opts.fine ?? 0.005;
+  const minCov = opts.minCoverage ?? 0.5;
+  const C = grid.length;
+  const buf = new Float32Array(C);
+  const dist = (s: number): number => {
+    const status = resampleSpectrum(prepareAxis(energy, s), mean, grid, buf);
+    if (status === 'bad') return Infinity;
+    let cov = 0;
+    for (let c = 0; c < C; c++) if (!Number.isNaN(buf[c] as number)) cov++;
+    if (cov < minCov * C) return Infinity;
+    let best = Infinity;
+    for (let l = 0; l < L; l++) {
+      let d = 0;
+      const o = l * C;
+      for (let c = 0; c < C; c++) {
+        const v = buf[c] as number;
+        if (Number.isNaN(v)) continue;
+        const r = v - (lib[o + c] as number);
+        d += r * r;
+        if (d >= best * cov) break;
+      }
+      if (d < best * cov) best = d / cov;
+    }
+    return best;
+  };
+  const curve: [number, number][] = [];
+  let best = 0;
+  let bestD = Infinity;
+  const nSteps = Math.round(range / step);
+  for (let i = -nSteps; i <= nSteps; i++) {
+    const s = i * step;
+    const d = dist(s);
+    curve.push([s, d]);
+    if (d < bestD) {
+      bestD = d;
+      best = s;
+    }
+  }
+  const centre = best;
+  const nFine = Math.round(step / fine);
+  for (let i = -nFine; i <= nFine; i++) {
+    const s = centre + i * fine;
+    const d = dist(s);
+    if (d < bestD) {
+      bestD = d;
+      best = s;
+    }
+  }
+  return { shift: Math.round(best / fine) * fine, distance: bestD, curve };
+}
