@@ -2,8 +2,8 @@
  * `xasmap serve` beyond the v1 core (docs/protocol.md): resume of a scan whose client vanished
  * (equal to `xasmap render` of the same map), orphan timeout and shutdown, backpressure under a
  * client far faster than the model (nothing accepted is lost, the queue limit holds), the
- * `watch` frames of the live view and its HTTP page. Servers: 127.0.0.1, port 0, closed by
- * each test.
+ * `watch` frames of the live view and its HTTP page, the binary pixels frame. Servers:
+ * 127.0.0.1, port 0, closed by each test.
  */
 import { existsSync, mkdtempSync } from 'node:fs';
 import { request } from 'node:http';
@@ -16,6 +16,7 @@ import { startServeWithIo } from '../src/cli/serve.js';
 import { openParamsMap } from '../src/io/params-map.js';
 import { FLAG } from '../src/ops/render-maps.js';
 import { PARAM_NAMES } from '../src/physics/ions.js';
+import { decodePixelsFrame, encodePixelsFrame } from '../src/stream/binary-pixels.js';
 import { type ServeOptions, type XasServer, decodeBitmap } from '../src/stream/server.js';
 import { type Frame, type WsClient, connectTo, paramsAt, readRender, until } from './serve-client.js';
 
@@ -304,5 +305,64 @@ describe('serve: live view', () => {
     await c.next((f) => f.type === 'done');
     const fin = await w.next((f) => f.type === 'scan' && f.state === 'done');
     expect((fin.files as string[])[0]).toMatch(/w1\.render\.h5$/);
+  });
+});
+
+describe('serve: binary pixels frame', () => {
+  it('answers binary records exactly as JSON items; malformed frames and bad records get errors', async () => {
+    const { server } = await serve();
+    const c = await connect(server);
+    const W = 4;
+    const H = 3;
+    for (const scan of ['json', 'bin']) {
+      c.send({ type: 'start', scan, ion: 'Ni2+', width: W, height: H });
+      await c.next((f) => f.type === 'ready' && f.scan === scan);
+    }
+    const px = [];
+    for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) px.push({ x, y, params: PARAM_NAMES.map((k) => paramsAt(x, y)[k]) });
+    const collect = async (scan: string): Promise<Map<string, Frame>> => {
+      const m = new Map<string, Frame>();
+      while (m.size < W * H) {
+        const f = await c.next((g) => g.scan === scan && (g.type === 'result' || g.type === 'error'));
+        expect(f.type, JSON.stringify(f)).toBe('result');
+        m.set(`${f.x},${f.y}`, f);
+      }
+      return m;
+    };
+    c.send({ type: 'pixels', scan: 'json', items: px.map((p) => ({ x: p.x, y: p.y, params: paramsAt(p.x, p.y), spectrum: true })) });
+    const viaJson = await collect('json');
+    const frame = encodePixelsFrame('bin', px, { spectrum: true });
+    const back = decodePixelsFrame(frame);
+    expect(typeof back === 'string' ? back : back.items.length).toBe(W * H);
+    c.ws.send(frame);
+    const viaBin = await collect('bin');
+    for (const [k, f] of viaJson) expect((viaBin.get(k) as Frame).spectrum).toEqual(f.spectrum);
+
+    // a measured spectrum per record (model grid: 501 values) gives an SE
+    c.send({ type: 'start', scan: 'binm', ion: 'Ni2+', width: 1, height: 1 });
+    await c.next((f) => f.type === 'ready' && f.scan === 'binm');
+    const spec = (viaJson.get('2,1') as Frame).spectrum as number[];
+    c.ws.send(encodePixelsFrame('binm', [{ x: 0, y: 0, params: px[0]?.params as number[], measured: spec }]));
+    const r = await c.next((f) => f.scan === 'binm');
+    expect(r).toMatchObject({ type: 'result' });
+    expect(r.se as number).toBeGreaterThan(0);
+
+    // errors: not the magic, wrong length, unknown scan, wrong measured length, NaN parameter
+    c.ws.send(Buffer.from('hello binary world'));
+    expect(await c.next((f) => f.type === 'error')).toMatchObject({ code: 'BAD_FRAME' });
+    c.ws.send(frame.subarray(0, frame.length - 4));
+    expect(await c.next((f) => f.type === 'error')).toMatchObject({ code: 'BAD_FRAME' });
+    c.ws.send(encodePixelsFrame('nope', px.slice(0, 1)));
+    expect(await c.next((f) => f.type === 'error')).toMatchObject({ code: 'UNKNOWN_SCAN', scan: 'nope' });
+    c.send({ type: 'start', scan: 'bine', ion: 'Ni2+', width: 2, height: 1 });
+    await c.next((f) => f.type === 'ready' && f.scan === 'bine');
+    c.ws.send(encodePixelsFrame('bine', [{ x: 0, y: 0, params: px[0]?.params as number[], measured: [1, 2, 3] }]));
+    expect(await c.next((f) => f.type === 'error')).toMatchObject({ code: 'BAD_MEASURED', x: 0, y: 0 });
+    const nan = [...(px[0]?.params as number[])];
+    nan[5] = NaN;
+    c.ws.send(encodePixelsFrame('bine', [{ x: 1, y: 0, params: nan }]));
+    const e = await c.next((f) => f.type === 'error');
+    expect(e).toMatchObject({ code: 'BAD_PARAMS', x: 1, y: 0 });
+    expect(e.message).toMatch(/'T'/);
   });
 });

@@ -28,6 +28,7 @@ import { FLAG, RenderMaps, pixelFlags, previewRegions, stats } from '../ops/rend
 import { type MeasuredAxis, boxNormaliseFinite, prepareAxis, resampleSpectrum, seAgainstMeasured } from '../ops/resample.js';
 import { ION_NAMES, type IonName, PARAM_NAMES, energyWindow, windowAxes } from '../physics/ions.js';
 import { spectralError } from '../physics/spectrum.js';
+import { decodePixelsFrame } from './binary-pixels.js';
 import { LIVE_PAGE_HTML } from './live-page.js';
 import { microBatch } from './micro-batch.js';
 
@@ -39,6 +40,8 @@ const SCAN_ID = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
 const MAX_SIDE = 10_000;
 /** A watcher whose socket buffers more than this gets no updates until it drains, then a snapshot. */
 const WATCH_BUFFER = 4 * 1024 * 1024;
+/** Pixels per `update` frame of a snapshot. */
+const SNAPSHOT_CHUNK = 50_000;
 /** Finished scans kept (small maps only) for the live view. */
 const KEEP_FINISHED = 4;
 
@@ -325,11 +328,16 @@ export async function startServer(o: ServeOptions): Promise<XasServer> {
     };
   };
 
+  /** `scan` + the computed pixels: a `full` update, continued in updates of SNAPSHOT_CHUNK pixels. */
   const snapshot = (w: Watcher, s: Scan): void => {
     send(w.ws, scanInfo(s));
     const done: number[] = [];
     for (let p = 0; p < s.state.length; p++) if (s.state[p] === 2) done.push(p);
-    send(w.ws, updateFrame(s, done, true));
+    let k = 0;
+    do {
+      send(w.ws, updateFrame(s, done.slice(k, k + SNAPSHOT_CHUNK), k === 0));
+      k += SNAPSHOT_CHUNK;
+    } while (k < done.length);
   };
 
   const tellWatchers = (frame: (w: Watcher) => void): void => {
@@ -812,7 +820,15 @@ export async function startServer(o: ServeOptions): Promise<XasServer> {
   };
 
   const onFrame = async (ws: WebSocket, data: RawData, isBinary: boolean): Promise<void> => {
-    if (isBinary) throw new FrameError('BAD_FRAME', 'binary frames are not part of protocol v1; send JSON text frames');
+    if (isBinary) {
+      const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
+      const d = decodePixelsFrame(buf);
+      if (typeof d === 'string') throw new FrameError('BAD_FRAME', d);
+      const fr: Frame = { type: 'pixels', scan: d.scan };
+      const scan = ownScan(ws, fr);
+      d.items.forEach((it, i) => acceptPixel(ws, scan, it, i));
+      return;
+    }
     let f: unknown;
     try {
       f = JSON.parse(data.toString());
