@@ -75,6 +75,10 @@ describe('serve: live view in headless chromium', () => {
       for (let y = rows[0]; y < rows[1]; y++) for (let x = 0; x < W; x++) items.push({ x, y, params: paramsAt(x, y) });
       c.send({ type: 'pixels', scan: 'live', items });
       for (let k = 0; k < items.length; k++) expect(await c.next((f) => f.type === 'result' || f.type === 'error')).toMatchObject({ type: 'result' });
+      // live: the page shows exactly the pixels sent so far
+      await waitPage(`(() => { const s = window.xasmapState.scans.live; return s !== undefined && s.pixels === ${rows[1] * W}; })()`, `${rows[1] * W} pixels on the page`);
+      const partial = (await page.evaluate('window.xasmapState.scans.live.pixels')) as number;
+      expect(partial).toBe(rows[1] * W);
     }
 
     // the state holds all 120 pixels and the drawn map has a value for each
