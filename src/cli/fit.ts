@@ -17,13 +17,13 @@ import { fitOutputs, fitPngPaths, writeFitPngs } from '../io/fit-previews.js';
 import { type MeasuredAnyReader, openMeasuredAny } from '../io/measured-any.js';
 import { loadModelDir, loadShippedModel, shippedModelDir } from '../io/model-registry.js';
 import { type BackendKind, initBackend } from '../model/backend.js';
-import { type FitReport, type Forward, type LibrarySet, fitSpectra, predictLibrary } from '../ops/fit.js';
-import { meanSpectrum, shiftFromLibrary } from '../ops/fit-shift.js';
+import { type FitReport, type Forward, type LibrarySet, type MatMul, fitSpectra, predictLibrary } from '../ops/fit.js';
+import { meanSpectrum, profileShift, shiftFromLibrary } from '../ops/fit-shift.js';
 import { FIT_FLAG, type FitMaps, PARAM_FLAG } from '../ops/fit-types.js';
+import { tfMatMul } from '../ops/matmul.js';
 import { predictSpectra } from '../ops/predict.js';
 import { defaultPreEdge, modelGridStart, preprocessStack } from '../ops/preprocess.js';
 import { prepareAxis, resampleSpectrum } from '../ops/resample.js';
-import { fitGlobalShift } from '../ops/shift.js';
 import { simulatorForward } from '../ops/simulator-forward.js';
 import { stats } from '../ops/render-maps.js';
 import { type IonName, PARAM_NAMES, PARAM_RANGES, PARAM_UNITS, type ParamName, energyWindow, windowAxes } from '../physics/ions.js';
@@ -54,8 +54,8 @@ export interface FitCliOptions {
 }
 
 const P = PARAM_NAMES.length;
-/** Pixels fitted first to polish an automatic shift (ops/shift.ts on their fitted spectra). */
-const SHIFT_SAMPLE = 64;
+/** Pixels fitted at each trial shift of the automatic shift search (ops/fit-shift.ts profileShift). */
+const SHIFT_SAMPLE = 48;
 /** Rows per model call inside a worker (as render). */
 const PREDICT_CHUNK = 2048;
 
@@ -186,6 +186,7 @@ export async function runFit(measuredPath: string | undefined, opts: FitCliOptio
     // forward model
     let modelName: string;
     let forward: Forward;
+    let matmul: MatMul | undefined;
     if (useSimulator) {
       modelName = 'simulator';
       forward = simulatorForward(ion).forward;
@@ -196,6 +197,7 @@ export async function runFit(measuredPath: string | undefined, opts: FitCliOptio
       modelName = loaded.dir;
       pool = workers > 0 ? await startPredictorPool(dir, (opts.backend ?? 'wasm') as BackendKind, PREDICT_CHUNK, workers) : null;
       const model = loaded.model;
+      matmul = tfMatMul;
       forward = pool ? (p, rows) => pool!.predict(p, rows) : async (p, rows) => predictSpectra(model, p, rows, PREDICT_CHUNK);
     }
     t = lap('setup', t);
@@ -229,15 +231,21 @@ export async function runFit(measuredPath: string | undefined, opts: FitCliOptio
           `${info.path}: the measured energies (${fmt(eMin)}..${fmt(Math.max(...info.energy))} eV) do not cover half of the ${ion} model window (${fmt(grid[0] as number)}..${fmt(grid[C - 1] as number)} eV) at any shift within +-5 eV; pass --shift EV`,
         );
       }
-      shift = coarse.shift;
       const sample = samplePixels(n, SHIFT_SAMPLE);
       const sub = new Float32Array(sample.length * ne);
       sample.forEach((i, j) => sub.set(spectra.subarray(i * ne, (i + 1) * ne), j * ne));
-      const subGrid = resampleAll(sub, sample.length, info.energy, shift, grid);
-      const pre1 = await fitSpectra(subGrid.measured, sample.length, C, setup, forward, { starts, iterations, librarySet: lib });
-      const polish = fitGlobalShift(pre1.maps.fitted, sub, sample.length, info.energy, grid, { range: 0.5, step: 0.02, fine: 0.002 });
-      if (Number.isFinite(polish.se)) shift += polish.shift;
-      shiftInfo = { mode: 'auto', shift, libraryShift: coarse.shift, polish: polish.shift, samplePixels: sample.length, sampleSe: polish.se };
+      const sp = new Progress(io, `fit ${ion}: energy shift`, 39, 'fits');
+      let evals = 0;
+      const profile = await profileShift(async (s) => {
+        checkStop();
+        const { measured: m } = resampleAll(sub, sample.length, info.energy, s, grid);
+        const r = await fitSpectra(m, sample.length, C, setup, forward, { starts: 2, iterations: 6, librarySet: lib, ...(matmul ? { matmul } : {}) });
+        sp.update(++evals);
+        return stats(r.maps.se).median ?? Infinity;
+      }, coarse.shift);
+      sp.finish(evals);
+      shift = profile.shift;
+      shiftInfo = { mode: 'auto', shift, libraryShift: coarse.shift, samplePixels: sample.length, sampleMedianSe: profile.value, profile: profile.curve };
       t = lap('shift', t);
     }
     checkStop();
@@ -250,6 +258,7 @@ export async function runFit(measuredPath: string | undefined, opts: FitCliOptio
       starts,
       iterations,
       librarySet: lib,
+      ...(matmul ? { matmul } : {}),
       onProgress: (phase, done, total) => {
         checkStop();
         progress.update(Math.round(phaseBase[phase] + (phaseWeight[phase] * done) / Math.max(1, total)));

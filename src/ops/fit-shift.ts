@@ -92,3 +92,55 @@ export function shiftFromLibrary(
   }
   return { shift: Math.round(best / fine) * fine, distance: bestD, curve };
 }
+
+/**
+ * Profile of the fit quality against the global shift: `evalAt(s)` fits a sample of pixels at
+ * shift s and returns a figure to minimise (e.g. their median SE). A grid of `step` over
+ * centre +- range, then a grid of `fine` around the best point, then the vertex of the
+ * parabola through the best fine point and its neighbours (kept only if it lies between them).
+ */
+export async function profileShift(
+  evalAt: (shift: number) => Promise<number>,
+  centre: number,
+  opts: { range?: number; step?: number; fine?: number } = {},
+): Promise<{ shift: number; value: number; curve: [number, number][] }> {
+  const range = opts.range ?? 2;
+  const step = opts.step ?? 0.25;
+  const fine = opts.fine ?? 0.05;
+  const curve: [number, number][] = [];
+  const seen = new Map<string, number>();
+  const at = async (s: number): Promise<number> => {
+    const key = s.toFixed(6);
+    const hit = seen.get(key);
+    if (hit !== undefined) return hit;
+    const v = await evalAt(s);
+    seen.set(key, Number.isFinite(v) ? v : Infinity);
+    curve.push([s, v]);
+    return Number.isFinite(v) ? v : Infinity;
+  };
+  let best = centre;
+  let bestV = Infinity;
+  const n = Math.round(range / step);
+  for (let i = -n; i <= n; i++) {
+    const s = centre + i * step;
+    const v = await at(s);
+    if (v < bestV) [best, bestV] = [s, v];
+  }
+  const c2 = best;
+  const m = Math.round(step / fine);
+  for (let i = -m; i <= m; i++) {
+    const s = c2 + i * fine;
+    const v = await at(s);
+    if (v < bestV) [best, bestV] = [s, v];
+  }
+  const lo = await at(best - fine);
+  const hi = await at(best + fine);
+  const den = lo - 2 * bestV + hi;
+  let shift = best;
+  if (Number.isFinite(den) && den > 0) {
+    const off = (0.5 * fine * (lo - hi)) / den;
+    if (Math.abs(off) < fine) shift = best + off;
+  }
+  curve.sort((a, b) => a[0] - b[0]);
+  return { shift, value: bestV, curve };
+}

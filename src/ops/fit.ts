@@ -54,13 +54,15 @@ export interface FitOptions {
   library?: number;
   /** seed of the library (default 1) */
   seed?: number;
+  /** matrix product for the library search (default: plain loops) */
+  matmul?: MatMul;
   /** a library predicted beforehand (predictLibrary; e.g. shared with the energy-shift search) */
   librarySet?: LibrarySet;
   /** initial parameters (n x initialStarts x 9, pixel-major): the starts, instead of the library */
   initial?: Float32Array;
   /** starts per pixel in `initial` (default 1) */
   initialStarts?: number;
-  /** rows per forward call (default 2048 starts; the Jacobian call has (free + 1) x that) */
+  /** starts per forward call (default 2048; the Jacobian call has (free + 1) x that) */
   chunk?: number;
   /** forward calls in flight at once (default 2, e.g. two worker threads) */
   concurrency?: number;
@@ -82,7 +84,7 @@ export interface FitReport {
   free: string[];
 }
 
-const DEFAULTS = { starts: 3, iterations: 12, library: 4096, seed: 1, chunk: 1024, concurrency: 2, minChannels: 20, step: 1e-3 };
+const DEFAULTS = { starts: 3, iterations: 12, library: 4096, seed: 1, chunk: 2048, concurrency: 2, minChannels: 20, step: 1e-3 };
 const BOUND_TOL = 1e-3;
 
 /** Fits n measured spectra (n x channels; NaN where a channel is not covered). */
@@ -161,7 +163,7 @@ export async function fitSpectra(
         zl[l * F + f] = clamp01(((lib.params[l * P + k] as number) - (lower[k] as number)) / (span[k] as number));
       }
     }
-    const nearest = nearestLibrary(measured, usable, C, lib.spectra, L, S, (d, t) => o.onProgress?.('starts', d, t));
+    const nearest = nearestLibrary(measured, usable, C, lib.spectra, L, S, (d, t) => o.onProgress?.('starts', d, t), options.matmul);
     z0 = new Float64Array(nu * S * F);
     for (let r = 0; r < nu * S; r++) z0.set(zl.subarray((nearest[r] as number) * F, ((nearest[r] as number) + 1) * F), r * F);
   }
@@ -449,9 +451,31 @@ export function linearScale(m: ArrayLike<number>, y: ArrayLike<number>): { alpha
   return { alpha, beta, rss: Number.isFinite(rss) ? rss : Infinity };
 }
 
+/** a (rows x inner) times b (inner x cols), row-major; e.g. tf.matMul on the wasm backend (ops/matmul.ts). */
+export type MatMul = (a: Float32Array, rows: number, inner: number, b: Float32Array, cols: number) => Float32Array;
+
+/** Plain-loop matrix product (the default; the CLI passes a faster one). */
+export const jsMatMul: MatMul = (a, rows, inner, b, cols) => {
+  const out = new Float32Array(rows * cols);
+  const acc = new Float64Array(cols);
+  for (let r = 0; r < rows; r++) {
+    acc.fill(0);
+    for (let k = 0; k < inner; k++) {
+      const v = a[r * inner + k] as number;
+      if (v === 0) continue;
+      const o = k * cols;
+      for (let c = 0; c < cols; c++) acc[c] = (acc[c] as number) + v * (b[o + c] as number);
+    }
+    out.set(acc, r * cols);
+  }
+  return out;
+};
+
 /**
  * For every usable pixel, the indices of its `S` nearest library spectra (masked sum of
- * squared differences), best first: n_usable x S.
+ * squared differences), best first: n_usable x S. d(i, l) = sum_c w (m - y_l)^2 =
+ * sum w m^2 - 2 (W.M) Y^T + W (Y^2)^T: two matrix products per block of pixels (one when no
+ * pixel of the block has an uncovered channel: then the last term is sum_c y_l^2).
  */
 export function nearestLibrary(
   measured: Float32Array,
@@ -461,66 +485,65 @@ export function nearestLibrary(
   L: number,
   S: number,
   onProgress?: (done: number, total: number) => void,
+  matmul: MatMul = jsMatMul,
+  block = 1024,
 ): Int32Array {
-  // d(i, l) = sum_c w (m - y_l)^2 = sum w m^2 - 2 sum (w m) y_l + sum w y_l^2; the last term is
-  // the same for all pixels with full coverage (the common case) and computed per pixel otherwise.
   const libT = new Float32Array(C * L); // C x L: plain-layout products
+  const libT2 = new Float32Array(C * L);
   const libSq = new Float64Array(L);
   for (let l = 0; l < L; l++) {
     let s = 0;
     for (let c = 0; c < C; c++) {
       const v = lib[l * C + c] as number;
       libT[c * L + l] = v;
+      libT2[c * L + l] = v * v;
       s += v * v;
     }
     libSq[l] = s;
   }
   const out = new Int32Array(usable.length * S);
-  const dist = new Float64Array(L);
-  const wm = new Float64Array(C);
   const bestD = new Float64Array(S);
-  for (let u = 0; u < usable.length; u++) {
-    const i = usable[u] as number;
-    let full = true;
-    for (let c = 0; c < C; c++) {
-      const v = measured[i * C + c] as number;
-      if (Number.isNaN(v)) {
-        wm[c] = NaN;
-        full = false;
-      } else wm[c] = v;
-    }
-    if (full) dist.set(libSq);
-    else dist.fill(0);
-    for (let c = 0; c < C; c++) {
-      const v = wm[c] as number;
-      if (Number.isNaN(v)) continue;
-      const row = c * L;
-      const v2 = -2 * v;
-      if (full) for (let l = 0; l < L; l++) dist[l] = (dist[l] as number) + v2 * (libT[row + l] as number);
-      else
-        for (let l = 0; l < L; l++) {
-          const y = libT[row + l] as number;
-          dist[l] = (dist[l] as number) + y * (y + v2);
-        }
-    }
-    bestD.fill(Infinity);
-    const o = u * S;
-    for (let s = 0; s < S; s++) out[o + s] = 0;
-    for (let l = 0; l < L; l++) {
-      const d = dist[l] as number;
-      if (!(d < (bestD[S - 1] as number))) continue;
-      let s = S - 1;
-      while (s > 0 && d < (bestD[s - 1] as number)) {
-        bestD[s] = bestD[s - 1] as number;
-        out[o + s] = out[o + s - 1] as number;
-        s--;
+  for (let u0 = 0; u0 < usable.length; u0 += block) {
+    const rows = Math.min(block, usable.length - u0);
+    const M = new Float32Array(rows * C);
+    let partial = false;
+    for (let j = 0; j < rows; j++) {
+      const i = usable[u0 + j] as number;
+      for (let c = 0; c < C; c++) {
+        const v = measured[i * C + c] as number;
+        if (Number.isNaN(v)) partial = true;
+        else M[j * C + c] = v;
       }
-      bestD[s] = d;
-      out[o + s] = l;
     }
-    if (onProgress && (u & 255) === 255) onProgress(u + 1, usable.length);
+    const cross = matmul(M, rows, C, libT, L);
+    let sq: Float32Array | null = null;
+    if (partial) {
+      const W = new Float32Array(rows * C);
+      for (let j = 0; j < rows; j++) {
+        const i = usable[u0 + j] as number;
+        for (let c = 0; c < C; c++) W[j * C + c] = Number.isNaN(measured[i * C + c] as number) ? 0 : 1;
+      }
+      sq = matmul(W, rows, C, libT2, L);
+    }
+    for (let j = 0; j < rows; j++) {
+      const o = (u0 + j) * S;
+      bestD.fill(Infinity);
+      for (let s = 0; s < S; s++) out[o + s] = 0;
+      for (let l = 0; l < L; l++) {
+        const d = (sq ? (sq[j * L + l] as number) : (libSq[l] as number)) - 2 * (cross[j * L + l] as number);
+        if (!(d < (bestD[S - 1] as number))) continue;
+        let s = S - 1;
+        while (s > 0 && d < (bestD[s - 1] as number)) {
+          bestD[s] = bestD[s - 1] as number;
+          out[o + s] = out[o + s - 1] as number;
+          s--;
+        }
+        bestD[s] = d;
+        out[o + s] = l;
+      }
+    }
+    onProgress?.(u0 + rows, usable.length);
   }
-  onProgress?.(usable.length, usable.length);
   return out;
 }
 
