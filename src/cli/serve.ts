@@ -6,16 +6,21 @@
  * and exits 0.
  *
  * This is where the server's file side is wired (serveIo): the model registry and predictor,
- * the NeXus render-file writer and the PNG previews of `xasmap render`.
+ * the NeXus render-file writer and the PNG previews of `xasmap render`, and for `fit` frames the
+ * fit file and PNGs of `xasmap fit` (io/fit-file.ts, io/fit-previews.ts) and tf matrix products.
  */
 import { XasmapError } from '../errors.js';
 import { loadModelDir, loadShippedModel } from '../io/model-registry.js';
+import { rmSync } from 'node:fs';
+import { writeFitFile } from '../io/fit-file.js';
+import { fitPngPaths, writeFitPngs } from '../io/fit-previews.js';
 import { createRenderFile } from '../io/render-file.js';
 import { previewPixels, writeRenderPreviews } from '../io/render-previews.js';
 import { type BackendKind, initBackend } from '../model/backend.js';
+import { tfMatMul } from '../ops/matmul.js';
 import { predictSpectra } from '../ops/predict.js';
 import type { IonName } from '../physics/ions.js';
-import { SERVE_CHANNELS, SERVE_DEFAULTS, type ScanData, type ServeIo, type ServeModel, type ServeOptions, type XasServer, startServer } from '../stream/server.js';
+import { type FitScanData, SERVE_CHANNELS, SERVE_DEFAULTS, type ScanData, type ServeIo, type ServeModel, type ServeOptions, type XasServer, startServer } from '../stream/server.js';
 import { VERSION } from '../version.js';
 import type { CliIo } from './io.js';
 import { intOption, numberOption } from './options.js';
@@ -82,6 +87,37 @@ export function serveIo(modelDir?: string): ServeIo {
         writer.finish({ se: s.se, flags: s.flags, seVerify: null });
       } catch (e) {
         writer.abort();
+        throw e;
+      }
+    },
+    matmul: tfMatMul,
+    writeFit: async (paths, s: FitScanData) => {
+      const st = s.settings;
+      const free = st.fixed.map((v) => Number.isNaN(v));
+      const fixed = st.fixed.map((v) => (Number.isNaN(v) ? null : v));
+      try {
+        await writeFitFile(
+          paths.h5,
+          {
+            ion: s.ion,
+            model: s.model.dir,
+            version: VERSION,
+            commandLine: `xasmap serve (scan ${s.id})`,
+            date: new Date().toISOString(),
+            source: `stream:${s.id}`,
+            energy: s.energy,
+            shift: st.shift,
+            options: { source: 'serve', starts: st.starts, iterations: st.iterations, library: st.library, shift: st.shift, measuredEnergies: s.measuredEnergies, preedge: 'off' },
+            bounds: { lower: st.lower, upper: st.upper },
+            fixed,
+          },
+          s.maps,
+          { ny: s.ny, nx: s.nx },
+        );
+        return await writeFitPngs(paths.pngStem, s.maps, { ny: s.ny, nx: s.nx }, { ion: s.ion, free, energy: s.energy });
+      } catch (e) {
+        rmSync(paths.h5, { force: true });
+        for (const p of fitPngPaths(paths.pngStem, free)) rmSync(p, { force: true });
         throw e;
       }
     },

@@ -3,10 +3,11 @@
  * HTML page, inline CSS and JS, canvas drawing, no framework, no build step, no external URL.
  * It opens a websocket to the same host, sends `{"type":"watch"}` (with the `token` of the
  * page URL's `?token=` when given) and draws, for every scan, the SE map (or, without measured
- * spectra, the L3 peak map) filling in as pixels arrive, and the newest spectrum.
+ * spectra, the L3 peak map) filling in as pixels arrive, and the newest spectrum. For a scan
+ * with `fit` pixels (`scan.fit`) the SE map is the fit's SE and the spectrum the newest fit.
  *
  * Its state is `window.xasmapState` (for tests): `{connected, frames, scans: {id: {width,
- * height, ion, state, received, computed, pixels, kind, values, spectrum, files}}}` where
+ * height, ion, state, received, computed, fit, pixels, kind, values, spectrum, files}}}` where
  * `pixels` counts the map pixels with a result and `values` is the drawn map (row-major,
  * null where nothing arrived).
  */
@@ -64,7 +65,7 @@ canvas.spec { border: 1px solid #ccc; background: #fff; }
   function newScan(f) {
     var n = f.width * f.height;
     return { id: f.scan, ion: f.ion, width: f.width, height: f.height, state: f.state, received: f.received || 0,
-      computed: f.computed || 0, pixels: 0, kind: 'l3peak', energy: f.energy || [], files: f.files || [],
+      computed: f.computed || 0, fit: !!f.fit, pixels: 0, kind: 'l3peak', energy: f.energy || [], files: f.files || [],
       l3: new Array(n).fill(null), se: new Array(n).fill(null), has: new Uint8Array(n), hasSe: false,
       values: new Array(n).fill(null), spectrum: null };
   }
@@ -105,6 +106,7 @@ canvas.spec { border: 1px solid #ccc; background: #fff; }
     s.ion = f.ion; s.state = f.state; s.received = f.received; s.computed = f.computed;
     if (f.energy) s.energy = f.energy;
     if (f.files) s.files = f.files;
+    if (f.fit) s.fit = true;
     var v = view(s);
     v.dirty = true;
     schedule();
@@ -166,9 +168,9 @@ canvas.spec { border: 1px solid #ccc; background: #fff; }
       d[4 * p] = rgb[0]; d[4 * p + 1] = rgb[1]; d[4 * p + 2] = rgb[2]; d[4 * p + 3] = 255;
     }
     ctx.putImageData(img, 0, 0);
-    v.h.textContent = s.id + ' - ' + s.ion + ', ' + s.width + ' x ' + s.height + ' - ' + s.state +
+    v.h.textContent = s.id + ' - ' + s.ion + (s.fit ? ' (fit)' : '') + ', ' + s.width + ' x ' + s.height + ' - ' + s.state +
       ' - ' + s.pixels + ' of ' + (s.width * s.height) + ' pixels (' + s.received + ' received)';
-    v.cap.textContent = (s.hasSe ? 'SE (%)' : 'L3 peak energy (eV)') + (lo <= hi ? ': ' + lo.toFixed(s.hasSe ? 2 : 2) + ' .. ' + hi.toFixed(2) : ': no pixels yet') +
+    v.cap.textContent = (s.hasSe ? (s.fit ? 'fit SE (%)' : 'SE (%)') : 'L3 peak energy (eV)') + (lo <= hi ? ': ' + lo.toFixed(s.hasSe ? 2 : 2) + ' .. ' + hi.toFixed(2) : ': no pixels yet') +
       (s.files.length ? ' - wrote ' + s.files.join(', ') : '');
     drawSpectrum(s, v);
   }
@@ -191,7 +193,7 @@ canvas.spec { border: 1px solid #ccc; background: #fff; }
     var e = s.energy;
     ctx.fillStyle = '#555'; ctx.font = '11px sans-serif';
     if (e.length) { ctx.fillText(String(e[0]), m, H - 12); ctx.fillText(String(e[e.length - 1]), W - 50, H - 12); }
-    v.scap.textContent = 'newest spectrum: pixel x=' + sp.x + ', y=' + sp.y + ' (energy in eV)';
+    v.scap.textContent = (s.fit ? 'newest spectrum (fitted): pixel x=' : 'newest spectrum: pixel x=') + sp.x + ', y=' + sp.y + ' (energy in eV)';
   }
 
   function handle(f) {

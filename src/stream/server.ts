@@ -9,6 +9,14 @@
  * Unreceived pixels are flagged MASKED with NaN spectra. A client that vanishes mid-scan can
  * resume the scan from a new connection within `resumeTimeoutMs`.
  *
+ * `fit` / `fits` frames carry measured spectra (on the scan's `energy` axis) to be fitted
+ * (ops/fit.ts fitSpectra): they go through a second micro-batched stream (fitBatchSize pixels
+ * or batchMs), with one start library per scan predicted at its first fit batch and reused,
+ * and are answered with one `fitResult` or `error` each. A pixel is either rendered (`pixel`)
+ * or fitted (`fit`); a fitted pixel also enters the render maps (fitted spectrum and
+ * parameters, the fit's SE), so the live view shows the fit SE. On `end` a scan with fits
+ * also gets `<scan>.fit.h5` and the fit PNGs (injected writer ServeIo.writeFit).
+ *
  * The same port serves the live view (stream/live-page.ts) over HTTP `GET /`; the page is a
  * `watch` observer of every scan.
  *
@@ -23,12 +31,15 @@ import { join, resolve } from 'node:path';
 import { Subject, type Subscription, concatMap, of } from 'rxjs';
 import { WebSocketServer, WebSocket, type RawData } from 'ws';
 import { XasmapError } from '../errors.js';
+import { type Forward, type LibrarySet, type MatMul, emptyMaps, fitSpectra, jsMatMul, predictLibrary } from '../ops/fit.js';
+import { FIT_FLAG, type FitMaps } from '../ops/fit-types.js';
 import { validateParams } from '../ops/params-check.js';
 import { FLAG, RenderMaps, pixelFlags, previewRegions, stats } from '../ops/render-maps.js';
 import { type MeasuredAxis, boxNormaliseFinite, prepareAxis, resampleSpectrum, seAgainstMeasured } from '../ops/resample.js';
 import { ION_NAMES, type IonName, PARAM_NAMES, energyWindow, windowAxes } from '../physics/ions.js';
 import { spectralError } from '../physics/spectrum.js';
 import { decodePixelsFrame } from './binary-pixels.js';
+import { FitSettingsError, type ServeFitSettings, parseServeFit } from './fit-settings.js';
 import { LIVE_PAGE_HTML } from './live-page.js';
 import { microBatch } from './micro-batch.js';
 
@@ -84,6 +95,22 @@ export interface ScanData {
 
 export type PreviewKind = 'se' | 'l3peak' | 'rgb' | 'spectra';
 
+/** The fits of a finished scan, as handed to the injected fit writer. */
+export interface FitScanData {
+  id: string;
+  ion: IonName;
+  ny: number;
+  nx: number;
+  /** the model grid, 501 energies (eV) */
+  energy: Float64Array;
+  model: ServeModel;
+  /** ny * nx pixels; pixels not fitted (never received, rendered, or too little coverage) are NOT_FITTED */
+  maps: FitMaps;
+  settings: ServeFitSettings;
+  /** number of energies of the scan's measured spectra */
+  measuredEnergies: number;
+}
+
 /** The file side of the server, injected by cli/serve.ts. */
 export interface ServeIo {
   /** The model of an ion (cached by the caller or not: the server asks once per ion). */
@@ -92,6 +119,14 @@ export interface ServeIo {
   writeRender(path: string, scan: ScanData): Promise<void>;
   /** Writes the PNG previews at the given (temporary) paths; returns the kinds written. */
   writePreviews?(paths: Record<PreviewKind, string>, scan: ScanData): Promise<PreviewKind[]>;
+  /**
+   * Writes the fit file at `h5` and the fit PNGs under `pngStem` (temporary names; the server
+   * renames them); returns the PNG paths written (each starting with `pngStem`). Removes its
+   * partial files when it throws.
+   */
+  writeFit?(paths: { h5: string; pngStem: string }, scan: FitScanData): Promise<string[]>;
+  /** matrix product for the library search of fits (default: plain loops) */
+  matmul?: MatMul;
 }
 
 export interface ServeOptions {
@@ -110,6 +145,8 @@ export interface ServeOptions {
   batchSize?: number;
   /** ... or this many milliseconds */
   batchMs?: number;
+  /** fit micro-batch: flush after this many fit pixels (or batchMs) */
+  fitBatchSize?: number;
   /** how long the scan of a vanished client waits for a `start` that resumes it (0 = write at once) */
   resumeTimeoutMs?: number;
   log?: (line: string) => void;
@@ -123,6 +160,7 @@ export const SERVE_DEFAULTS = {
   maxQueued: 100_000,
   batchSize: 1024,
   batchMs: 20,
+  fitBatchSize: 512,
   resumeTimeoutMs: 10 * 60 * 1000,
 } as const;
 
@@ -133,6 +171,8 @@ export interface ScanStats {
   extrapolated: number;
   errors: number;
   measuredBad: number;
+  /** fit pixels answered with a fitResult (only for scans with fits) */
+  fitted?: number;
   se: Record<string, number | null>;
   seconds: number;
 }
@@ -195,6 +235,27 @@ interface Scan {
   files: string[];
   lastSpectrum: { x: number; y: number; data: number[] } | null;
   t0: number;
+  /** the fit settings of `start.fit` (defaults without) */
+  fit: ServeFitSettings;
+  /** `start.fit` as text (a resume must give the same) */
+  fitKey: string;
+  /** the energy axis with fit.shift applied (null without `energy`) */
+  fitAxis: MeasuredAxis | null;
+  /** the fits so far (allocated with the first accepted fit pixel); null without fits */
+  fitMaps: FitMaps | null;
+  /** the scan had fit pixels (kept after the maps are dropped) */
+  hasFit: boolean;
+  fitted: number;
+  /** the start library of the fits, predicted once per scan */
+  library: Promise<LibrarySet> | null;
+}
+
+interface FitJob {
+  scan: Scan;
+  x: number;
+  y: number;
+  /** 501 values on the model grid, box-normalised, NaN where not covered */
+  measured: Float32Array;
 }
 
 interface Job {
@@ -259,6 +320,7 @@ export async function startServer(o: ServeOptions): Promise<XasServer> {
   const maxQueued = o.maxQueued ?? SERVE_DEFAULTS.maxQueued;
   const batchSize = o.batchSize ?? SERVE_DEFAULTS.batchSize;
   const batchMs = o.batchMs ?? SERVE_DEFAULTS.batchMs;
+  const fitBatchSize = o.fitBatchSize ?? SERVE_DEFAULTS.fitBatchSize;
   const resumeMs = o.resumeTimeoutMs ?? SERVE_DEFAULTS.resumeTimeoutMs;
   const outDir = resolve(o.out);
   const log = o.log ?? (() => undefined);
@@ -286,6 +348,7 @@ export async function startServer(o: ServeOptions): Promise<XasServer> {
   let closing: Promise<void> | null = null;
   const idle: (() => void)[] = [];
   const jobs = new Subject<Job>();
+  const fitJobs = new Subject<FitJob>();
 
   // ---- live view (watchers) ----
 
@@ -298,6 +361,7 @@ export async function startServer(o: ServeOptions): Promise<XasServer> {
     state: s.phase,
     received: s.received,
     computed: s.computed,
+    ...(s.hasFit ? { fit: true, fitted: s.fitted } : {}),
     energy: Array.from(s.grid, (v) => Number(v.toPrecision(7))),
     ...(s.files.length ? { files: s.files } : {}),
   });
@@ -476,6 +540,187 @@ export async function startServer(o: ServeOptions): Promise<XasServer> {
     )
     .subscribe();
 
+  // ---- fits ----
+
+  const fitSetup = (f: ServeFitSettings): { lower: number[]; upper: number[]; fixed: number[] } => ({ lower: f.lower, upper: f.upper, fixed: f.fixed });
+  const forwardOf =
+    (model: ServeModel): Forward =>
+    async (params, rows) =>
+      model.predict(params, rows);
+
+  /** The scan's start library: predicted at its first fit batch, reused by all later ones. */
+  const libraryOf = (scan: Scan): Promise<LibrarySet> => {
+    if (!scan.library) {
+      scan.library = predictLibrary(fitSetup(scan.fit), scan.fit.library, 1, forwardOf(scan.model));
+      scan.library.catch(() => (scan.library = null));
+    }
+    return scan.library;
+  };
+
+  const fitValues = (v: Float32Array, off: number): Record<string, number | null> =>
+    Object.fromEntries(PARAM_NAMES.map((k, i) => [k, Number.isFinite(v[off + i] as number) ? (v[off + i] as number) : null]));
+
+  /** Copies pixel i of a batch fit into the scan's maps (fit and render) and answers it. */
+  const storeFit = (j: FitJob, r: FitMaps, i: number, updates: Map<Scan, number[]>): void => {
+    const s = j.scan;
+    const fm = s.fitMaps as FitMaps;
+    const p = j.y * s.nx + j.x;
+    fm.params.set(r.params.subarray(i * P, (i + 1) * P), p * P);
+    fm.sigma.set(r.sigma.subarray(i * P, (i + 1) * P), p * P);
+    fm.paramFlags.set(r.paramFlags.subarray(i * P, (i + 1) * P), p * P);
+    fm.fitted.set(r.fitted.subarray(i * CHANNELS, (i + 1) * CHANNELS), p * CHANNELS);
+    fm.measured.set(r.measured.subarray(i * CHANNELS, (i + 1) * CHANNELS), p * CHANNELS);
+    fm.se[p] = r.se[i] as number;
+    fm.flags[p] = r.flags[i] as number;
+    fm.bestStart[p] = r.bestStart[i] as number;
+    const flags = r.flags[i] as number;
+    const fittedOk = (flags & FIT_FLAG.NOT_FITTED) === 0;
+    if (fittedOk) {
+      // the render side of the pixel: the fitted spectrum and parameters, the fit's SE
+      const params = r.params.subarray(i * P, (i + 1) * P);
+      const spec = r.fitted.subarray(i * CHANNELS, (i + 1) * CHANNELS);
+      const rflags = pixelFlags(params, 0, null) | ((flags & FIT_FLAG.PARTIAL) !== 0 ? FLAG.MEASURED_PARTIAL : 0);
+      s.spectra.set(spec, p * CHANNELS);
+      s.params.set(params, p * P);
+      s.measuredOnGrid ??= new Float32Array(s.ny * s.nx * CHANNELS).fill(NaN);
+      s.measuredOnGrid.set(j.measured, p * CHANNELS);
+      s.maps.add({ y0: j.y, y1: j.y + 1, x0: j.x, x1: j.x + 1, flags: Uint8Array.of(rflags), spectra: spec, se: Float32Array.of(r.se[i] as number), seVerify: null }, CHANNELS);
+      s.computed++;
+      s.lastSpectrum = { x: j.x, y: j.y, data: Array.from(spec, (v) => Number(v.toPrecision(5))) };
+    }
+    s.state[p] = 2;
+    s.fitted++;
+    const u = updates.get(s);
+    if (u) u.push(p);
+    else updates.set(s, [p]);
+    const pf: Record<string, number> = {};
+    PARAM_NAMES.forEach((k, q) => {
+      const v = r.paramFlags[i * P + q] as number;
+      if (v !== 0) pf[k] = v;
+    });
+    const se = r.se[i] as number;
+    send(s.owner, {
+      type: 'fitResult',
+      scan: s.id,
+      x: j.x,
+      y: j.y,
+      params: fitValues(r.params, i * P),
+      sigma: fitValues(r.sigma, i * P),
+      se: Number.isFinite(se) ? se : null,
+      flags,
+      ...(Object.keys(pf).length ? { paramFlags: pf } : {}),
+    });
+    settle(s, 1);
+  };
+
+  /** Fits one micro-batch, grouped by scan (each scan has its own settings and library). */
+  const runFitBatch = async (batch: FitJob[]): Promise<void> => {
+    inFlight++;
+    const updates = new Map<Scan, number[]>();
+    try {
+      const groups = new Map<Scan, FitJob[]>();
+      for (const j of batch) {
+        const g = groups.get(j.scan);
+        if (g) g.push(j);
+        else groups.set(j.scan, [j]);
+      }
+      for (const [scan, list] of groups) {
+        const n = list.length;
+        const m = new Float32Array(n * CHANNELS);
+        list.forEach((j, i) => m.set(j.measured, i * CHANNELS));
+        let r: FitMaps;
+        try {
+          const lib = await libraryOf(scan);
+          const fit = await fitSpectra(m, n, CHANNELS, fitSetup(scan.fit), forwardOf(scan.model), {
+            starts: scan.fit.starts,
+            iterations: scan.fit.iterations,
+            librarySet: lib,
+            matmul: io.matmul ?? jsMatMul,
+            concurrency: 1,
+          });
+          r = fit.maps;
+        } catch (e) {
+          for (const j of list) {
+            j.scan.state[j.y * j.scan.nx + j.x] = 0;
+            j.scan.received--;
+            pixelError(j.scan, j.scan.owner, 'INTERNAL', `fit failed: ${(e as Error).message}`, j.x, j.y);
+            settle(j.scan, 1);
+          }
+          continue;
+        }
+        list.forEach((j, i) => storeFit(j, r, i, updates));
+      }
+    } finally {
+      queued -= batch.length;
+      inFlight--;
+      try {
+        publish(updates);
+      } catch (e) {
+        log(`live view: ${(e as Error).message}`);
+      }
+      if (inFlight === 0 && queued === 0) for (const f of idle.splice(0)) f();
+    }
+  };
+
+  const fitSub: Subscription = fitJobs.pipe(microBatch<FitJob>(fitBatchSize, batchMs), concatMap(runFitBatch)).subscribe();
+
+  const acceptFit = (ws: WebSocket, scan: Scan, item: unknown, index: number | null): void => {
+    const where = index === null ? 'fit' : `fits item ${index}`;
+    if (typeof item !== 'object' || item === null || Array.isArray(item)) {
+      pixelError(scan, ws, 'BAD_FRAME', `${where}: expected an object with x, y and measured`, null, null);
+      return;
+    }
+    const it = item as Frame;
+    const { x, y } = it;
+    if (!isInt(x) || !isInt(y)) {
+      pixelError(scan, ws, 'BAD_FRAME', `${where}: x and y must be integers`, x ?? null, y ?? null);
+      return;
+    }
+    if (scan.fitAxis === null) {
+      pixelError(scan, ws, 'NO_ENERGY', `${where} (x=${x}, y=${y}): scan '${scan.id}' has no 'energy' axis; a scan with fits needs 'energy' in its start frame`, x, y);
+      return;
+    }
+    if (x < 0 || y < 0 || x >= scan.nx || y >= scan.ny) {
+      pixelError(scan, ws, 'OUT_OF_MAP', `${where}: pixel (x=${x}, y=${y}) is outside the ${scan.nx} x ${scan.ny} map (width x height)`, x, y);
+      return;
+    }
+    const p = y * scan.nx + x;
+    if (scan.state[p] !== 0) {
+      pixelError(scan, ws, 'DUPLICATE', `${where}: pixel (x=${x}, y=${y}) was already received`, x, y);
+      return;
+    }
+    const mv = it.measured;
+    if (!Array.isArray(mv) || mv.length !== scan.nMeasured || !mv.every((v) => typeof v === 'number' && Number.isFinite(v))) {
+      pixelError(scan, ws, 'BAD_MEASURED', `${where} (x=${x}, y=${y}): measured must be an array of ${scan.nMeasured} finite numbers (one per energy of 'start')`, x, y);
+      return;
+    }
+    const measured = new Float32Array(CHANNELS);
+    const status = resampleSpectrum(scan.fitAxis, mv as number[], scan.grid, measured);
+    if (status === 'bad') {
+      pixelError(scan, ws, 'BAD_MEASURED', `${where} (x=${x}, y=${y}): the measured spectrum is flat or covers fewer than 2 channels of the model window (with fit.shift ${scan.fit.shift} eV)`, x, y);
+      return;
+    }
+    if (queued >= maxQueued) {
+      pixelError(scan, ws, 'QUEUE_FULL', `the server has ${queued} pixels waiting (max ${maxQueued}); slow down and send (x=${x}, y=${y}) again later`, x, y);
+      return;
+    }
+    if (scan.fitMaps === null) {
+      const fm = emptyMaps(scan.ny * scan.nx, CHANNELS);
+      fm.flags.fill(FIT_FLAG.NOT_FITTED);
+      scan.fitMaps = fm;
+      if (!scan.hasFit) {
+        scan.hasFit = true;
+        announce(scan);
+      }
+    }
+    scan.state[p] = 1;
+    scan.received++;
+    scan.pending++;
+    queued++;
+    if (queued > peakQueued) peakQueued = queued;
+    fitJobs.next({ scan, x, y, measured });
+  };
+
   const acceptPixel = (ws: WebSocket, scan: Scan, item: unknown, index: number | null): void => {
     const where = index === null ? 'pixel' : `pixels item ${index}`;
     if (typeof item !== 'object' || item === null || Array.isArray(item)) {
@@ -573,21 +818,41 @@ export async function startServer(o: ServeOptions): Promise<XasServer> {
     };
     const tmp = (p: string): string => `${p}.${process.pid}.tmp`;
     const data = scanData(scan);
-    const allTmp = [h5, ...Object.values(pngs)].map(tmp);
+    const fitH5 = join(outDir, `${scan.id}.fit.h5`);
+    const fitStem = join(outDir, `${scan.id}.fit`);
+    const fitTmpStem = tmp(fitStem);
+    const allTmp = [h5, ...Object.values(pngs), fitH5].map(tmp);
+    let fitPngs: string[] = [];
     const files: string[] = [];
     try {
       await io.writeRender(tmp(h5), data);
       const kinds = io.writePreviews
         ? await io.writePreviews({ se: tmp(pngs.se), l3peak: tmp(pngs.l3peak), rgb: tmp(pngs.rgb), spectra: tmp(pngs.spectra) }, data)
         : [];
+      const fitMaps = scan.fitMaps;
+      if (fitMaps !== null && io.writeFit) {
+        fitPngs = await io.writeFit(
+          { h5: tmp(fitH5), pngStem: fitTmpStem },
+          { id: scan.id, ion: scan.ion, ny: scan.ny, nx: scan.nx, energy: scan.grid, model: scan.model, maps: fitMaps, settings: scan.fit, measuredEnergies: scan.nMeasured },
+        );
+      } else if (fitMaps !== null) log(`scan ${scan.id}: no fit writer; the fits are not written`);
       renameSync(tmp(h5), h5);
       files.push(h5);
       for (const k of kinds) {
         renameSync(tmp(pngs[k]), pngs[k]);
         files.push(pngs[k]);
       }
+      if (fitMaps !== null && io.writeFit) {
+        renameSync(tmp(fitH5), fitH5);
+        files.push(fitH5);
+        for (const w of fitPngs) {
+          const final = fitStem + w.slice(fitTmpStem.length);
+          renameSync(w, final);
+          files.push(final);
+        }
+      }
     } catch (e) {
-      for (const t of allTmp) rmSync(t, { force: true });
+      for (const t of [...allTmp, ...fitPngs]) rmSync(t, { force: true });
       throw e;
     } finally {
       if (scans.get(scan.id) === scan) scans.delete(scan.id);
@@ -597,6 +862,8 @@ export async function startServer(o: ServeOptions): Promise<XasServer> {
       scan.spectra = new Float32Array(0);
       scan.params = new Float32Array(0);
       scan.measuredOnGrid = null;
+      scan.fitMaps = null;
+      scan.library = null;
       const old = finished.findIndex((f) => f.id === scan.id);
       if (old >= 0) finished.splice(old, 1);
       finished.push(scan);
@@ -619,6 +886,7 @@ export async function startServer(o: ServeOptions): Promise<XasServer> {
       extrapolated,
       errors: scan.errors,
       measuredBad,
+      ...(scan.hasFit ? { fitted: scan.fitted } : {}),
       se: Object.fromEntries(Object.entries(s).map(([k, v]) => [k, v === null || !Number.isFinite(v) ? null : Number(v.toPrecision(6))])),
       seconds: Number(((performance.now() - scan.t0) / 1000).toPrecision(6)),
     };
@@ -704,12 +972,20 @@ export async function startServer(o: ServeOptions): Promise<XasServer> {
       axis = prepareAxis(e as number[]);
     }
     const energyKey = axis ? JSON.stringify(f.energy) : '';
+    let fit: ServeFitSettings;
+    try {
+      fit = parseServeFit(f.fit);
+    } catch (e) {
+      if (e instanceof FitSettingsError) throw new FrameError('BAD_FIT', e.message, { scan: id });
+      throw e;
+    }
+    const fitKey = f.fit === undefined || f.fit === null ? '' : JSON.stringify(f.fit);
     if (existing) {
       // resume an orphaned scan
-      if (existing.ion !== ion || existing.nx !== width || existing.ny !== height || existing.energyKey !== energyKey) {
+      if (existing.ion !== ion || existing.nx !== width || existing.ny !== height || existing.energyKey !== energyKey || existing.fitKey !== fitKey) {
         throw new FrameError(
           'SCAN_EXISTS',
-          `start: scan '${id}' (${existing.ion}, ${existing.nx} x ${existing.ny}${existing.axis ? `, ${existing.nMeasured} energies` : ''}) is waiting to be resumed; resume it with the same ion, width, height and energy, or use another id`,
+          `start: scan '${id}' (${existing.ion}, ${existing.nx} x ${existing.ny}${existing.axis ? `, ${existing.nMeasured} energies` : ''}) is waiting to be resumed; resume it with the same ion, width, height, energy and fit, or use another id`,
           { scan: id },
         );
       }
@@ -761,6 +1037,13 @@ export async function startServer(o: ServeOptions): Promise<XasServer> {
       files: [],
       lastSpectrum: null,
       t0: performance.now(),
+      fit,
+      fitKey,
+      fitAxis: axis ? prepareAxis(f.energy as number[], fit.shift) : null,
+      fitMaps: null,
+      hasFit: false,
+      fitted: 0,
+      library: null,
     };
     scans.set(id, scan);
     const old = finished.findIndex((s) => s.id === id);
@@ -774,7 +1057,7 @@ export async function startServer(o: ServeOptions): Promise<XasServer> {
     const id = f.scan;
     const scan = typeof id === 'string' ? scans.get(id) : undefined;
     if (!scan || scan.owner !== ws) {
-      const at = f.type === 'pixel' ? { x: f.x ?? null, y: f.y ?? null } : {};
+      const at = f.type === 'pixel' || f.type === 'fit' ? { x: f.x ?? null, y: f.y ?? null } : {};
       throw new FrameError('UNKNOWN_SCAN', `${String(f.type)}: no open scan '${String(id)}' on this connection (send start first)`, { scan: id ?? null, ...at });
     }
     if (scan.ended) throw new FrameError('SCAN_ENDED', `${String(f.type)}: scan '${scan.id}' has ended`, { scan: scan.id });
@@ -791,8 +1074,8 @@ export async function startServer(o: ServeOptions): Promise<XasServer> {
   };
 
   /**
-   * Frame handlers by `type`. A new frame type (e.g. the planned `fit`) is one more entry here;
-   * it gets the connection and the parsed frame and throws FrameError for an `error` answer.
+   * Frame handlers by `type`. A new frame type is one more entry here; it gets the connection
+   * and the parsed frame and throws FrameError for an `error` answer.
    */
   const handlers: Record<string, Handler> = {
     start: onStart,
@@ -805,6 +1088,17 @@ export async function startServer(o: ServeOptions): Promise<XasServer> {
       const scan = ownScan(ws, f);
       if (!Array.isArray(f.items)) throw new FrameError('BAD_FRAME', "pixels: 'items' must be an array", { scan: scan.id });
       f.items.forEach((it, i) => acceptPixel(ws, scan, it, i));
+    },
+    // fits (docs/protocol.md, "Fitting"): measured spectra on the scan's energy axis
+    fit: (ws, f) => {
+      const scan = ownScan(ws, f);
+      const { type: _t, scan: _s, ...item } = f;
+      acceptFit(ws, scan, item, null);
+    },
+    fits: (ws, f) => {
+      const scan = ownScan(ws, f);
+      if (!Array.isArray(f.items)) throw new FrameError('BAD_FRAME', "fits: 'items' must be an array", { scan: scan.id });
+      f.items.forEach((it, i) => acceptFit(ws, scan, it, i));
     },
     end: async (ws, f) => {
       const scan = ownScan(ws, f);
@@ -923,7 +1217,9 @@ export async function startServer(o: ServeOptions): Promise<XasServer> {
         await Promise.all([...scans.values()].filter((s) => !s.ended).map((s) => finishQuietly(s)));
         if (inFlight > 0 || queued > 0) await new Promise<void>((r) => idle.push(r));
         sub.unsubscribe();
+        fitSub.unsubscribe();
         jobs.complete();
+        fitJobs.complete();
         for (const ws of clients) ws.terminate();
         await new Promise<void>((r) => wss.close(() => r()));
         await new Promise<void>((r) => http.close(() => r()));
