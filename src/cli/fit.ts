@@ -46,6 +46,7 @@ export interface FitCliOptions {
   iterations?: string;
   library?: string;
   refine?: string;
+  refineLibrary?: string;
   columns?: string;
   backend?: string;
   workers?: string;
@@ -56,6 +57,9 @@ export interface FitCliOptions {
 const P = PARAM_NAMES.length;
 /** Pixels fitted at each trial shift of the automatic shift search (ops/fit-shift.ts profileShift). */
 const SHIFT_SAMPLE = 48;
+/** Simulator refinement: library starts added to the network's end points, and the least iterations. */
+const REFINE_LIBRARY_STARTS = 4;
+const REFINE_MIN_ITERATIONS = 20;
 /** Rows per model call inside a worker (as render). */
 const PREDICT_CHUNK = 2048;
 
@@ -139,6 +143,7 @@ export async function runFit(measuredPath: string | undefined, opts: FitCliOptio
   const iterations = intOption('iterations', opts.iterations, 1, 12);
   const library = intOption('library', opts.library, 16, useSimulator ? 256 : 4096);
   const refine = parseRefine(opts.refine);
+  const refineLibrary = intOption('refine-library', opts.refineLibrary, 16, 1024);
   const workers = intOption('workers', opts.workers, 0, 2);
   const columns = parseColumns(opts.columns);
   const shiftAuto = opts.shift === undefined || opts.shift.trim().toLowerCase() === 'auto';
@@ -286,10 +291,16 @@ export async function runFit(measuredPath: string | undefined, opts: FitCliOptio
         });
         const rp = new Progress(io, `refine ${ion} (simulator)`, 100, '%');
         try {
-          const r = await fitSpectra(sub, chosen.length, C, setup, simulatorForward(ion).forward, {
+          // starts: the end point of every network start, plus the nearest spectra of a simulator library
+          const sim = simulatorForward(ion);
+          const simLib = await predictLibrary(setup, refineLibrary, 3, sim.forward);
+          checkStop();
+          const r = await fitSpectra(sub, chosen.length, C, setup, sim.forward, {
             initial: init,
             initialStarts: S,
-            iterations,
+            librarySet: simLib,
+            starts: REFINE_LIBRARY_STARTS,
+            iterations: Math.max(iterations, REFINE_MIN_ITERATIONS),
             concurrency: 1,
             chunk: 64,
             onProgress: (phase, done, total) => {
@@ -318,6 +329,7 @@ export async function runFit(measuredPath: string | undefined, opts: FitCliOptio
       iterations,
       library,
       refine,
+      refineLibrary,
       preedge: { mode: preedgeMode, applied: preedgeOn, region: pre.region },
       shift: shiftInfo,
       model: modelName,

@@ -58,7 +58,10 @@ export interface FitOptions {
   matmul?: MatMul;
   /** a library predicted beforehand (predictLibrary; e.g. shared with the energy-shift search) */
   librarySet?: LibrarySet;
-  /** initial parameters (n x initialStarts x 9, pixel-major): the starts, instead of the library */
+  /**
+   * initial parameters (n x initialStarts x 9, pixel-major): the starts, instead of the library;
+   * with `librarySet` also given, `starts` nearest library entries are added to them
+   */
   initial?: Float32Array;
   /** starts per pixel in `initial` (default 1) */
   initialStarts?: number;
@@ -138,35 +141,40 @@ export async function fitSpectra(
   };
 
   // 1. starts (normalised coordinates of the free parameters)
-  let S: number;
-  let z0: Float64Array;
-  if (options.initial) {
-    S = Math.max(1, options.initialStarts ?? 1);
-    z0 = new Float64Array(nu * S * F);
-    usable.forEach((i, u) => {
-      for (let s = 0; s < S; s++) {
-        for (let f = 0; f < F; f++) {
-          const k = free[f] as number;
-          const v = ((options.initial![(i * S + s) * P + k] as number) - (lower[k] as number)) / (span[k] as number);
-          z0[(u * S + s) * F + f] = Number.isFinite(v) ? clamp01(v) : 0.5;
-        }
-      }
-    });
-  } else {
+  // initial starts (the caller's) and library starts (nearest library spectra), per pixel
+  const SI = options.initial ? Math.max(1, options.initialStarts ?? 1) : 0;
+  const useLibrary = !options.initial || (options.librarySet !== undefined && o.starts > 0);
+  let SL = 0;
+  let nearest: Int32Array | null = null;
+  let zl: Float64Array | null = null;
+  if (useLibrary) {
     const lib = options.librarySet ?? (await predictLibrary(setup, o.library, o.seed, fwd, o.onProgress));
     const L = lib.size;
-    S = Math.max(1, Math.min(o.starts, L));
-    const zl = new Float64Array(L * F);
+    SL = Math.max(1, Math.min(o.starts, L));
+    zl = new Float64Array(L * F);
     for (let l = 0; l < L; l++) {
       for (let f = 0; f < F; f++) {
         const k = free[f] as number;
         zl[l * F + f] = clamp01(((lib.params[l * P + k] as number) - (lower[k] as number)) / (span[k] as number));
       }
     }
-    const nearest = nearestLibrary(measured, usable, C, lib.spectra, L, S, (d, t) => o.onProgress?.('starts', d, t), options.matmul);
-    z0 = new Float64Array(nu * S * F);
-    for (let r = 0; r < nu * S; r++) z0.set(zl.subarray((nearest[r] as number) * F, ((nearest[r] as number) + 1) * F), r * F);
+    nearest = nearestLibrary(measured, usable, C, lib.spectra, L, SL, (d, t) => o.onProgress?.('starts', d, t), options.matmul);
   }
+  const S = SI + SL;
+  const z0 = new Float64Array(nu * S * F);
+  usable.forEach((i, u) => {
+    for (let s = 0; s < SI; s++) {
+      for (let f = 0; f < F; f++) {
+        const k = free[f] as number;
+        const v = ((options.initial![(i * SI + s) * P + k] as number) - (lower[k] as number)) / (span[k] as number);
+        z0[(u * S + s) * F + f] = Number.isFinite(v) ? clamp01(v) : 0.5;
+      }
+    }
+    for (let s = 0; s < SL; s++) {
+      const l = nearest![u * SL + s] as number;
+      z0.set(zl!.subarray(l * F, (l + 1) * F), (u * S + SI + s) * F);
+    }
+  });
 
   // 2. Levenberg-Marquardt over all rows (pixel u, start s) -> row u * S + s
   const R = nu * S;
@@ -370,7 +378,7 @@ export async function fitSpectra(
   return {
     maps,
     startParams,
-    report: { pixels: n, fitted: nu, starts: S, iterations: iterationsRun, library: options.initial ? 0 : (options.librarySet?.size ?? o.library), forwardRows, free: free.map((k) => PARAM_NAMES[k] as string) },
+    report: { pixels: n, fitted: nu, starts: S, iterations: iterationsRun, library: useLibrary ? (options.librarySet?.size ?? o.library) : 0, forwardRows, free: free.map((k) => PARAM_NAMES[k] as string) },
   };
 }
 
