@@ -19,6 +19,7 @@ import { loadModelDir, loadShippedModel, shippedModelDir } from '../io/model-reg
 import { type BackendKind, initBackend } from '../model/backend.js';
 import { type FitReport, type Forward, type LibrarySet, type MatMul, fitSpectra, predictLibrary } from '../ops/fit.js';
 import { meanSpectrum, profileShift, shiftFromLibrary } from '../ops/fit-shift.js';
+import { type NeighbourReport, improveFromNeighbours } from '../ops/fit-neighbours.js';
 import { FIT_FLAG, type FitMaps, PARAM_FLAG } from '../ops/fit-types.js';
 import { tfMatMul } from '../ops/matmul.js';
 import { predictSpectra } from '../ops/predict.js';
@@ -46,6 +47,7 @@ export interface FitCliOptions {
   iterations?: string;
   library?: string;
   refine?: string;
+  neighbours?: string;
   refineLibrary?: string;
   columns?: string;
   backend?: string;
@@ -143,6 +145,7 @@ export async function runFit(measuredPath: string | undefined, opts: FitCliOptio
   const iterations = intOption('iterations', opts.iterations, 1, 12);
   const library = intOption('library', opts.library, 16, useSimulator ? 256 : 4096);
   const refine = parseRefine(opts.refine);
+  const neighbours = intOption('neighbours', opts.neighbours, 0, 0);
   const refineLibrary = intOption('refine-library', opts.refineLibrary, 16, 1024);
   const workers = intOption('workers', opts.workers, 0, 2);
   const columns = parseColumns(opts.columns);
@@ -273,6 +276,16 @@ export async function runFit(measuredPath: string | undefined, opts: FitCliOptio
     t = lap('fit', t);
     lib = { size: 0, params: new Float32Array(0), spectra: new Float32Array(0) };
     const maps = fit.maps;
+    let neighbourReport: NeighbourReport | null = null;
+    if (neighbours > 0 && ny * nx > 1) {
+      neighbourReport = await improveFromNeighbours(maps, ny, nx, setup, forward, {
+        passes: neighbours,
+        iterations,
+        fit: { ...(matmul ? { matmul } : {}), onProgress: () => checkStop() },
+        onPass: (pass, improved) => io.stderr(`fit ${ion}: neighbour pass ${pass + 1}: ${improved} pixels improved from a neighbour's solution`),
+      });
+      t = lap('neighbours', t);
+    }
 
     // simulator refinement of the chosen pixels (worst SE first), from every start's end point
     let refined = 0;
@@ -330,6 +343,7 @@ export async function runFit(measuredPath: string | undefined, opts: FitCliOptio
       library,
       refine,
       refineLibrary,
+      neighbours: neighbourReport ?? neighbours,
       preedge: { mode: preedgeMode, applied: preedgeOn, region: pre.region },
       shift: shiftInfo,
       model: modelName,
@@ -367,6 +381,7 @@ export async function runFit(measuredPath: string | undefined, opts: FitCliOptio
     lap('write', t);
 
     const summary = summarise(maps, ion, modelName, n, fit.report, refined, shift, shiftInfo, files, (performance.now() - t0) / 1000, timing);
+    summary.neighbours = neighbourReport;
     if (opts.json) io.stdout(JSON.stringify(summary) + '\n');
     else io.stdout(formatSummary(summary));
     return 0;
@@ -415,6 +430,7 @@ function mergePixel(dst: FitMaps, i: number, src: FitMaps, j: number): void {
 }
 
 interface FitSummary {
+  neighbours?: NeighbourReport | null;
   ion: string;
   model: string;
   pixels: number;

@@ -55,7 +55,7 @@ export interface FitMaps {
   fitted: Float32Array;
   /** n x channels, the measured spectra as fitted: resampled, pre-processed, box-normalised; NaN outside coverage */
   measured: Float32Array;
-  /** n, index of the start that won (0-based), -1 where not fitted */
+  /** n, index of the start that won (0-based); -1 where not fitted, -2 refitted from a neighbour's solution (ops/fit-neighbours.ts) */
   bestStart: Int16Array;
 }
 
