@@ -12,6 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { FIT_FLAG, PARAM_FLAG } from '../src/ops/fit-types.js';
 import { type Forward, choleskySolve, fitSpectra, invertSpd, jsMatMul, linearScale, nearestLibrary } from '../src/ops/fit.js';
 import { profileShift, shiftFromLibrary } from '../src/ops/fit-shift.js';
+import { improveFromNeighbours } from '../src/ops/fit-neighbours.js';
 import { PARAM_NAMES, PARAM_RANGES } from '../src/physics/ions.js';
 import { mulberry32 } from '../src/physics/random.js';
 
@@ -241,5 +242,33 @@ describe('Levenberg-Marquardt fit (analytic forward model)', () => {
     expect(Number.isNaN(maps.se[0] as number)).toBe(true);
     expect(maps.flags[2]! & FIT_FLAG.PARTIAL).toBe(FIT_FLAG.PARTIAL);
     expect(maps.se[2]).toBeLessThan(0.5);
+  });
+});
+
+describe('neighbour starts', () => {
+  it("a pixel left at a wrong solution takes its neighbour's better one; a good pixel is left alone", async () => {
+    const setup = { lower: LO, upper: HI, fixed: FIXED };
+    const truth = truthSet(1, 16);
+    const t2 = new Float32Array(3 * P);
+    for (let i = 0; i < 3; i++) t2.set(truth, i * P);
+    const meas = await analytic(t2, 3);
+    // pixel 0 starts at the truth, pixels 1 and 2 far away; no iterations: the maps are the starts
+    const init = Float32Array.from(t2);
+    for (const i of [1, 2]) {
+      init[i * P] = LO[0]! + 0.02 * (HI[0]! - LO[0]!);
+      init[i * P + 1] = HI[1]! - 0.02 * (HI[1]! - LO[1]!);
+    }
+    const { maps } = await fitSpectra(meas, 3, C, setup, analytic, { initial: init, iterations: 0 });
+    expect(maps.se[1]).toBeGreaterThan(10);
+    const before0 = Float32Array.from(maps.params.subarray(0, P));
+    // a 1 x 3 map: the good solution reaches pixel 1 in the first pass, pixel 2 in the second
+    const rep = await improveFromNeighbours(maps, 1, 3, setup, analytic, { passes: 3, iterations: 10 });
+    expect(rep.improved).toBe(2);
+    expect(Array.from(maps.params.subarray(0, P))).toEqual(Array.from(before0));
+    for (const i of [1, 2]) {
+      expect(maps.se[i]).toBeLessThan(0.01);
+      expect(maps.bestStart[i]).toBe(-2);
+      for (let k = 0; k < 5; k++) expect(Math.abs(zOf(maps.params, i * P, k) - zOf(truth, 0, k))).toBeLessThan(1e-3);
+    }
   });
 });
