@@ -233,7 +233,8 @@ interface Scan {
   /** 'open' | 'orphaned' | 'writing' | 'done' (live view) */
   phase: 'open' | 'orphaned' | 'writing' | 'done';
   files: string[];
-  lastSpectrum: { x: number; y: number; data: number[] } | null;
+  /** the newest computed pixel (its spectrum is formatted only when a watcher update is sent) */
+  lastSpectrum: { x: number; y: number } | null;
   t0: number;
   /** the fit settings of `start.fit` (defaults without) */
   fit: ServeFitSettings;
@@ -388,7 +389,7 @@ export async function startServer(o: ServeOptions): Promise<XasServer> {
       px,
       l3,
       ...(anySe ? { se } : {}),
-      ...(s.lastSpectrum ? { spectrum: s.lastSpectrum } : {}),
+      ...(s.lastSpectrum ? { spectrum: newestSpectrum(s, s.lastSpectrum) } : {}),
     };
   };
 
@@ -500,7 +501,7 @@ export async function startServer(o: ServeOptions): Promise<XasServer> {
           );
           s.state[p] = 2;
           s.computed++;
-          s.lastSpectrum = { x: j.x, y: j.y, data: Array.from(spec, (v) => Number(v.toPrecision(5))) };
+          s.lastSpectrum = { x: j.x, y: j.y };
           const u = updates.get(s);
           if (u) u.push(p);
           else updates.set(s, [p]);
@@ -586,7 +587,7 @@ export async function startServer(o: ServeOptions): Promise<XasServer> {
       s.measuredOnGrid.set(j.measured, p * CHANNELS);
       s.maps.add({ y0: j.y, y1: j.y + 1, x0: j.x, x1: j.x + 1, flags: Uint8Array.of(rflags), spectra: spec, se: Float32Array.of(r.se[i] as number), seVerify: null }, CHANNELS);
       s.computed++;
-      s.lastSpectrum = { x: j.x, y: j.y, data: Array.from(spec, (v) => Number(v.toPrecision(5))) };
+      s.lastSpectrum = { x: j.x, y: j.y };
     }
     s.state[p] = 2;
     s.fitted++;
@@ -1227,4 +1228,10 @@ export async function startServer(o: ServeOptions): Promise<XasServer> {
       return closing;
     },
   };
+}
+
+/** The newest spectrum of a scan for watchers: 5 significant digits keep the frames small. */
+function newestSpectrum(s: { nx: number; spectra: Float32Array }, at: { x: number; y: number }): { x: number; y: number; data: number[] } {
+  const p = at.y * s.nx + at.x;
+  return { ...at, data: Array.from(s.spectra.subarray(p * CHANNELS, (p + 1) * CHANNELS), (v) => Number(v.toPrecision(5))) };
 }
