@@ -19,6 +19,7 @@ import { previewPixels, writeRenderPreviews } from '../io/render-previews.js';
 import { type BackendKind, initBackend } from '../model/backend.js';
 import { tfMatMul } from '../ops/matmul.js';
 import { predictSpectra } from '../ops/predict.js';
+import { type AsyncPredictor, startWorkerPredictor } from './worker-predictor.js';
 import type { IonName } from '../physics/ions.js';
 import { type FitScanData, SERVE_CHANNELS, SERVE_DEFAULTS, type ScanData, type ServeIo, type ServeModel, type ServeOptions, type XasServer, startServer } from '../stream/server.js';
 import { VERSION } from '../version.js';
@@ -47,8 +48,18 @@ export interface ServeCliOptions {
  * The file side of the server: shipped models (or `modelDir` for every ion), the NeXus writer
  * of io/render-file.ts and the previews of io/render-previews.ts (the same as `xasmap render`).
  */
-export function serveIo(modelDir?: string): ServeIo {
+export function serveIo(modelDir?: string, backend: BackendKind = 'wasm'): ServeIo {
   let fixed: Promise<ServeModel> | null = null;
+  // one prediction worker per model directory, started at the first fit (fits make many model calls)
+  const workers = new Map<string, Promise<AsyncPredictor | null>>();
+  const workerFor = (dir: string): Promise<AsyncPredictor | null> => {
+    let w = workers.get(dir);
+    if (!w) {
+      w = startWorkerPredictor(dir, backend, PREDICT_CHUNK).catch(() => null);
+      workers.set(dir, w);
+    }
+    return w;
+  };
   const wrap = async (ion: IonName): Promise<ServeModel> => {
     const m = modelDir !== undefined ? await loadModelDir(modelDir) : await loadShippedModel(ion);
     const ch = m.model.outputs[0]?.shape[1];
@@ -58,9 +69,18 @@ export function serveIo(modelDir?: string): ServeIo {
       dir: m.dir,
       description: `${m.dir} (${m.meta.arch}, ${m.meta.ion}, trained ${m.meta.training?.finished ?? '?'})`,
       predict: (x, n) => predictSpectra(m.model, x, n, PREDICT_CHUNK),
+      predictAsync: async (x, n) => {
+        const w = await workerFor(m.dir);
+        return w ? w.predict(x, n) : predictSpectra(m.model, x, n, PREDICT_CHUNK);
+      },
     };
   };
   return {
+    close: async () => {
+      const all = await Promise.all(workers.values());
+      workers.clear();
+      await Promise.all(all.map((w) => w?.close()));
+    },
     loadModel: (ion) => {
       if (modelDir === undefined) return wrap(ion);
       fixed ??= wrap(ion);
@@ -149,7 +169,7 @@ export function serveIo(modelDir?: string): ServeIo {
 export async function startServeWithIo(o: Omit<ServeOptions, 'io'> & { model?: string; backend?: BackendKind }): Promise<XasServer> {
   const { model, backend, ...rest } = o;
   await initBackend(backend ?? 'wasm');
-  return startServer({ ...rest, io: serveIo(model) });
+  return startServer({ ...rest, io: serveIo(model, backend ?? 'wasm') });
 }
 
 export async function runServe(opts: ServeCliOptions, io: CliIo, stop?: Promise<unknown>): Promise<number> {

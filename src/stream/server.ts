@@ -64,6 +64,8 @@ export interface ServeModel {
   readonly description: string;
   /** n x 9 parameters (PARAM_NAMES order) -> n x 501 box-normalised spectra */
   predict(x: Float32Array, n: number): Float32Array;
+  /** the same off the main thread (a worker): fits use it when present, so that their many model calls do not block the event loop */
+  predictAsync?(x: Float32Array, n: number): Promise<Float32Array>;
 }
 
 /** One finished (or written-at-shutdown) scan, as handed to the injected writers. */
@@ -127,6 +129,8 @@ export interface ServeIo {
   writeFit?(paths: { h5: string; pngStem: string }, scan: FitScanData): Promise<string[]>;
   /** matrix product for the library search of fits (default: plain loops) */
   matmul?: MatMul;
+  /** releases what the file side holds (e.g. prediction workers); called last by close() */
+  close?(): Promise<void>;
 }
 
 export interface ServeOptions {
@@ -547,7 +551,7 @@ export async function startServer(o: ServeOptions): Promise<XasServer> {
   const forwardOf =
     (model: ServeModel): Forward =>
     async (params, rows) =>
-      model.predict(params, rows);
+      model.predictAsync ? model.predictAsync(params, rows) : model.predict(params, rows);
 
   /** The scan's start library: predicted at its first fit batch, reused by all later ones. */
   const libraryOf = (scan: Scan): Promise<LibrarySet> => {
@@ -1224,6 +1228,7 @@ export async function startServer(o: ServeOptions): Promise<XasServer> {
         for (const ws of clients) ws.terminate();
         await new Promise<void>((r) => wss.close(() => r()));
         await new Promise<void>((r) => http.close(() => r()));
+        await io.close?.();
       })();
       return closing;
     },
