@@ -69,6 +69,12 @@ export interface FitOptions {
   chunk?: number;
   /** forward calls in flight at once (default 2, e.g. two worker threads) */
   concurrency?: number;
+  /**
+   * start diversity: the starts of a pixel are picked from its `starts` x 8 nearest library
+   * spectra, best first, skipping any within this normalised distance (RMS over the free
+   * parameters) of a start already picked; 0 = simply the nearest (default 0.15)
+   */
+  diversity?: number;
   /** minimum covered channels for a pixel to be fitted (default 20) */
   minChannels?: number;
   /** forward-difference step in normalised coordinates (default 1e-3) */
@@ -87,7 +93,7 @@ export interface FitReport {
   free: string[];
 }
 
-const DEFAULTS = { starts: 3, iterations: 12, library: 4096, seed: 1, chunk: 2048, concurrency: 2, minChannels: 20, step: 1e-3 };
+const DEFAULTS = { diversity: 0.15, starts: 3, iterations: 12, library: 4096, seed: 1, chunk: 2048, concurrency: 2, minChannels: 20, step: 1e-3 };
 const BOUND_TOL = 1e-3;
 
 /** Fits n measured spectra (n x channels; NaN where a channel is not covered). */
@@ -158,7 +164,9 @@ export async function fitSpectra(
         zl[l * F + f] = clamp01(((lib.params[l * P + k] as number) - (lower[k] as number)) / (span[k] as number));
       }
     }
-    nearest = nearestLibrary(measured, usable, C, lib.spectra, L, SL, (d, t) => o.onProgress?.('starts', d, t), options.matmul);
+    const pool = o.diversity > 0 && SL > 1 ? Math.min(L, SL * DIVERSE_POOL) : SL;
+    const near = nearestLibrary(measured, usable, C, lib.spectra, L, pool, (d, t) => o.onProgress?.('starts', d, t), options.matmul);
+    nearest = pool === SL ? near : diverseStarts(near, nu, pool, SL, zl, F, o.diversity);
   }
   const S = SI + SL;
   const z0 = new Float64Array(nu * S * F);
@@ -551,6 +559,38 @@ export function nearestLibrary(
       }
     }
     onProgress?.(u0 + rows, usable.length);
+  }
+  return out;
+}
+
+/** Candidates examined per start by the diversity rule. */
+const DIVERSE_POOL = 8;
+
+/**
+ * From `pool` candidates per pixel (best first), `S` starts: greedily the best candidate at
+ * least `minDist` (RMS over the free normalised parameters) from those already picked; the
+ * remaining slots, if any, with the best candidates not yet picked.
+ */
+function diverseStarts(near: Int32Array, nu: number, pool: number, S: number, zl: Float64Array, F: number, minDist: number): Int32Array {
+  const out = new Int32Array(nu * S);
+  const picked: number[] = [];
+  for (let u = 0; u < nu; u++) {
+    picked.length = 0;
+    const cand = near.subarray(u * pool, (u + 1) * pool);
+    for (const l of cand) {
+      if (picked.length === S) break;
+      const far = picked.every((q) => {
+        let d = 0;
+        for (let f = 0; f < F; f++) d += ((zl[l * F + f] as number) - (zl[q * F + f] as number)) ** 2;
+        return Math.sqrt(d / Math.max(F, 1)) >= minDist;
+      });
+      if (far) picked.push(l);
+    }
+    for (const l of cand) {
+      if (picked.length === S) break;
+      if (!picked.includes(l)) picked.push(l);
+    }
+    out.set(picked, u * S);
   }
   return out;
 }
