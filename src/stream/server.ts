@@ -669,44 +669,64 @@ export async function startServer(o: ServeOptions): Promise<XasServer> {
 
   const fitSub: Subscription = fitJobs.pipe(microBatch<FitJob>(fitBatchSize, batchMs), concatMap(runFitBatch)).subscribe();
 
-  const acceptFit = (ws: WebSocket, scan: Scan, item: unknown, index: number | null): void => {
-    const where = index === null ? 'fit' : `fits item ${index}`;
+  /** x, y and pixel index of a pixel/fit item, checked against the map and the pixels already received; null after an error frame. */
+  const itemPixel = (ws: WebSocket, scan: Scan, item: unknown, where: string, fields: string): { it: Frame; x: number; y: number; p: number } | null => {
     if (typeof item !== 'object' || item === null || Array.isArray(item)) {
-      pixelError(scan, ws, 'BAD_FRAME', `${where}: expected an object with x, y and measured`, null, null);
-      return;
+      pixelError(scan, ws, 'BAD_FRAME', `${where}: expected an object with ${fields}`, null, null);
+      return null;
     }
     const it = item as Frame;
     const { x, y } = it;
     if (!isInt(x) || !isInt(y)) {
       pixelError(scan, ws, 'BAD_FRAME', `${where}: x and y must be integers`, x ?? null, y ?? null);
-      return;
-    }
-    if (scan.fitAxis === null) {
-      pixelError(scan, ws, 'NO_ENERGY', `${where} (x=${x}, y=${y}): scan '${scan.id}' has no 'energy' axis; a scan with fits needs 'energy' in its start frame`, x, y);
-      return;
+      return null;
     }
     if (x < 0 || y < 0 || x >= scan.nx || y >= scan.ny) {
       pixelError(scan, ws, 'OUT_OF_MAP', `${where}: pixel (x=${x}, y=${y}) is outside the ${scan.nx} x ${scan.ny} map (width x height)`, x, y);
-      return;
+      return null;
     }
     const p = y * scan.nx + x;
     if (scan.state[p] !== 0) {
       pixelError(scan, ws, 'DUPLICATE', `${where}: pixel (x=${x}, y=${y}) was already received`, x, y);
+      return null;
+    }
+    return { it, x, y, p };
+  };
+
+  /** Takes pixel p into the queue, or answers QUEUE_FULL (false). */
+  const admit = (ws: WebSocket, scan: Scan, x: number, y: number, p: number): boolean => {
+    if (queued >= maxQueued) {
+      pixelError(scan, ws, 'QUEUE_FULL', `the server has ${queued} pixels waiting (max ${maxQueued}); slow down and send (x=${x}, y=${y}) again later`, x, y);
+      return false;
+    }
+    scan.state[p] = 1;
+    scan.received++;
+    scan.pending++;
+    queued++;
+    if (queued > peakQueued) peakQueued = queued;
+    return true;
+  };
+
+  const finiteArray = (v: unknown, n: number): v is number[] => Array.isArray(v) && v.length === n && v.every((x) => typeof x === 'number' && Number.isFinite(x));
+
+  const acceptFit = (ws: WebSocket, scan: Scan, item: unknown, index: number | null): void => {
+    const where = index === null ? 'fit' : `fits item ${index}`;
+    const px = itemPixel(ws, scan, item, where, 'x, y and measured');
+    if (!px) return;
+    const { it, x, y, p } = px;
+    if (scan.fitAxis === null) {
+      pixelError(scan, ws, 'NO_ENERGY', `${where} (x=${x}, y=${y}): scan '${scan.id}' has no 'energy' axis; a scan with fits needs 'energy' in its start frame`, x, y);
       return;
     }
     const mv = it.measured;
-    if (!Array.isArray(mv) || mv.length !== scan.nMeasured || !mv.every((v) => typeof v === 'number' && Number.isFinite(v))) {
+    if (!finiteArray(mv, scan.nMeasured)) {
       pixelError(scan, ws, 'BAD_MEASURED', `${where} (x=${x}, y=${y}): measured must be an array of ${scan.nMeasured} finite numbers (one per energy of 'start')`, x, y);
       return;
     }
     const measured = new Float32Array(CHANNELS);
-    const status = resampleSpectrum(scan.fitAxis, mv as number[], scan.grid, measured);
+    const status = resampleSpectrum(scan.fitAxis, mv, scan.grid, measured);
     if (status === 'bad') {
       pixelError(scan, ws, 'BAD_MEASURED', `${where} (x=${x}, y=${y}): the measured spectrum is flat or covers fewer than 2 channels of the model window (with fit.shift ${scan.fit.shift} eV)`, x, y);
-      return;
-    }
-    if (queued >= maxQueued) {
-      pixelError(scan, ws, 'QUEUE_FULL', `the server has ${queued} pixels waiting (max ${maxQueued}); slow down and send (x=${x}, y=${y}) again later`, x, y);
       return;
     }
     if (scan.fitMaps === null) {
@@ -718,35 +738,14 @@ export async function startServer(o: ServeOptions): Promise<XasServer> {
         announce(scan);
       }
     }
-    scan.state[p] = 1;
-    scan.received++;
-    scan.pending++;
-    queued++;
-    if (queued > peakQueued) peakQueued = queued;
-    fitJobs.next({ scan, x, y, measured });
+    if (admit(ws, scan, x, y, p)) fitJobs.next({ scan, x, y, measured });
   };
 
   const acceptPixel = (ws: WebSocket, scan: Scan, item: unknown, index: number | null): void => {
     const where = index === null ? 'pixel' : `pixels item ${index}`;
-    if (typeof item !== 'object' || item === null || Array.isArray(item)) {
-      pixelError(scan, ws, 'BAD_FRAME', `${where}: expected an object with x, y and params`, null, null);
-      return;
-    }
-    const it = item as Frame;
-    const { x, y } = it;
-    if (!isInt(x) || !isInt(y)) {
-      pixelError(scan, ws, 'BAD_FRAME', `${where}: x and y must be integers`, x ?? null, y ?? null);
-      return;
-    }
-    if (x < 0 || y < 0 || x >= scan.nx || y >= scan.ny) {
-      pixelError(scan, ws, 'OUT_OF_MAP', `${where}: pixel (x=${x}, y=${y}) is outside the ${scan.nx} x ${scan.ny} map (width x height)`, x, y);
-      return;
-    }
-    const p = y * scan.nx + x;
-    if (scan.state[p] !== 0) {
-      pixelError(scan, ws, 'DUPLICATE', `${where}: pixel (x=${x}, y=${y}) was already received`, x, y);
-      return;
-    }
+    const px = itemPixel(ws, scan, item, where, 'x, y and params');
+    if (!px) return;
+    const { it, x, y, p } = px;
     let params: Float32Array;
     try {
       const v = validateParams(it.params, `${where} (x=${x}, y=${y}): params`);
@@ -757,8 +756,7 @@ export async function startServer(o: ServeOptions): Promise<XasServer> {
     }
     let measured: number[] | null = null;
     if (it.measured !== undefined && it.measured !== null) {
-      const m = it.measured;
-      if (!Array.isArray(m) || m.length !== scan.nMeasured || !m.every((v) => typeof v === 'number' && Number.isFinite(v))) {
+      if (!finiteArray(it.measured, scan.nMeasured)) {
         pixelError(
           scan,
           ws,
@@ -769,22 +767,13 @@ export async function startServer(o: ServeOptions): Promise<XasServer> {
         );
         return;
       }
-      measured = m as number[];
+      measured = it.measured;
     }
     if (it.spectrum !== undefined && typeof it.spectrum !== 'boolean') {
       pixelError(scan, ws, 'BAD_FRAME', `${where} (x=${x}, y=${y}): spectrum must be true or false`, x, y);
       return;
     }
-    if (queued >= maxQueued) {
-      pixelError(scan, ws, 'QUEUE_FULL', `the server has ${queued} pixels waiting (max ${maxQueued}); slow down and send (x=${x}, y=${y}) again later`, x, y);
-      return;
-    }
-    scan.state[p] = 1;
-    scan.received++;
-    scan.pending++;
-    queued++;
-    if (queued > peakQueued) peakQueued = queued;
-    jobs.next({ scan, x, y, params, measured, spectrum: it.spectrum === true });
+    if (admit(ws, scan, x, y, p)) jobs.next({ scan, x, y, params, measured, spectrum: it.spectrum === true });
   };
 
   // ---- writing ----
