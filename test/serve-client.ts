@@ -1,5 +1,5 @@
 /**
- * Helpers of the `xasmap serve` tests (serve-resume, serve-browser): a websocket client that
+ * Helpers of the `xasmap serve` tests (serve, serve-resume, serve-browser, serve-fit): a websocket client that
  * queues frames, Ni2+ parameters, and reading a render file.
  */
 import h5wasm from 'h5wasm/node';
@@ -64,6 +64,17 @@ export class WsClient {
       if (left <= 0) throw new Error(`timeout; frames: ${JSON.stringify(this.frames).slice(0, 2000)}`);
       await this.changed(left);
     }
+  }
+
+  async waitClosed(ms = 5000): Promise<{ code: number; reason: string }> {
+    const end = Date.now() + ms;
+    while (!this.closed && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
+    if (!this.closed) throw new Error('not closed');
+    return this.closed;
+  }
+
+  close(): void {
+    this.ws.close();
   }
 }
 

@@ -7,7 +7,6 @@ import { mkdtempSync, existsSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import h5wasm from 'h5wasm/node';
-import { WebSocket } from 'ws';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadShippedModel, type LoadedModel } from '../src/io/model-registry.js';
 import { initBackend } from '../src/model/backend.js';
@@ -18,73 +17,7 @@ import { PARAM_NAMES, type Params } from '../src/physics/ions.js';
 import { spectralError } from '../src/physics/spectrum.js';
 import { startServeWithIo } from '../src/cli/serve.js';
 import type { ServeOptions, XasServer } from '../src/stream/server.js';
-
-type Frame = Record<string, unknown>;
-
-class Client {
-  readonly ws: WebSocket;
-  readonly frames: Frame[] = [];
-  closed: { code: number; reason: string } | null = null;
-  #waiters: (() => void)[] = [];
-
-  constructor(url: string) {
-    this.ws = new WebSocket(url);
-    this.ws.on('message', (d) => {
-      this.frames.push(JSON.parse(d.toString()) as Frame);
-      this.#wake();
-    });
-    this.ws.on('close', (code, reason) => {
-      this.closed = { code, reason: reason.toString() };
-      this.#wake();
-    });
-    this.ws.on('error', () => undefined);
-  }
-
-  #wake(): void {
-    for (const f of this.#waiters.splice(0)) f();
-  }
-
-  open(): Promise<void> {
-    return new Promise((res, rej) => {
-      this.ws.once('open', () => res());
-      this.ws.once('error', rej);
-    });
-  }
-
-  send(frame: unknown): void {
-    this.ws.send(typeof frame === 'string' ? frame : JSON.stringify(frame));
-  }
-
-  /** Removes and returns the first frame matching `pred`, waiting up to 10 s. */
-  async next(pred: (f: Frame) => boolean = () => true, ms = 10_000): Promise<Frame> {
-    const end = Date.now() + ms;
-    for (;;) {
-      const i = this.frames.findIndex(pred);
-      if (i >= 0) return this.frames.splice(i, 1)[0] as Frame;
-      if (this.closed) throw new Error(`closed (${this.closed.code}) while waiting; frames: ${JSON.stringify(this.frames)}`);
-      const left = end - Date.now();
-      if (left <= 0) throw new Error(`timeout; frames: ${JSON.stringify(this.frames).slice(0, 2000)}`);
-      await new Promise<void>((r) => {
-        const t = setTimeout(r, left);
-        this.#waiters.push(() => {
-          clearTimeout(t);
-          r();
-        });
-      });
-    }
-  }
-
-  async waitClosed(ms = 5000): Promise<{ code: number; reason: string }> {
-    const end = Date.now() + ms;
-    while (!this.closed && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
-    if (!this.closed) throw new Error('not closed');
-    return this.closed;
-  }
-
-  close(): void {
-    this.ws.close();
-  }
-}
+import { type Frame, WsClient as Client } from './serve-client.js';
 
 const servers: XasServer[] = [];
 const clients: Client[] = [];
