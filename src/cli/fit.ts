@@ -31,7 +31,7 @@ import { type IonName, PARAM_NAMES, PARAM_RANGES, PARAM_UNITS, type ParamName, e
 import { VERSION } from '../version.js';
 import { parseIon } from './ion-option.js';
 import type { CliIo } from './io.js';
-import { intOption, numberOption } from './options.js';
+import { countOrAll, intOption, numberOption } from './options.js';
 import { Progress, formatDuration } from './progress.js';
 import { type AsyncPredictor, startPredictorPool } from './worker-predictor.js';
 
@@ -129,12 +129,6 @@ function parseColumns(text: string | undefined): { energy: number; signal: numbe
   return v.length === 3 ? { energy: v[0] as number, signal: v[1] as number, i0: v[2] as number } : { energy: v[0] as number, signal: v[1] as number };
 }
 
-function parseRefine(v: string | undefined): number | 'all' {
-  if (v === undefined) return 0;
-  if (v.trim().toLowerCase() === 'all') return 'all';
-  return intOption('refine', v, 0);
-}
-
 export async function runFit(measuredPath: string | undefined, opts: FitCliOptions, io: CliIo): Promise<number> {
   const t0 = performance.now();
   if (!measuredPath) throw new XasmapError('BAD_ARGS', 'fit needs a measured file: xasmap fit MEASURED.h5 --ion ION');
@@ -144,7 +138,7 @@ export async function runFit(measuredPath: string | undefined, opts: FitCliOptio
   const starts = intOption('starts', opts.starts, 1, 3);
   const iterations = intOption('iterations', opts.iterations, 1, 12);
   const library = intOption('library', opts.library, 16, useSimulator ? 256 : 4096);
-  const refine = parseRefine(opts.refine);
+  const refine = countOrAll('refine', opts.refine);
   const neighbours = intOption('neighbours', opts.neighbours, 0, 0);
   const refineLibrary = intOption('refine-library', opts.refineLibrary, 16, 1024);
   const workers = intOption('workers', opts.workers, 0, 2);

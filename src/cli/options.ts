@@ -25,3 +25,10 @@ export function numberOption(name: string, value: string | undefined, fallback: 
   }
   return v;
 }
+
+/** A pixel count or 'all' (e.g. --verify, --refine); 0 when not given. */
+export function countOrAll(name: string, value: string | undefined): number | 'all' {
+  if (value === undefined) return 0;
+  if (value.trim().toLowerCase() === 'all') return 'all';
+  return intOption(name, value, 0);
+}

@@ -35,7 +35,7 @@ import { writeBatch } from '../stream/write-batch.js';
 import { VERSION } from '../version.js';
 import { parseIon } from './ion-option.js';
 import type { CliIo } from './io.js';
-import { intOption, numberOption } from './options.js';
+import { countOrAll, intOption, numberOption } from './options.js';
 import { Progress, formatDuration } from './progress.js';
 
 export interface RenderOptions {
@@ -67,12 +67,6 @@ export function renderOutputs(paramsPath: string, out: string | undefined): { h5
   return { h5, pngs: { se: `${stem}.se.png`, l3peak: `${stem}.l3peak.png`, rgb: `${stem}.rgb.png`, spectra: `${stem}.spectra.png` } };
 }
 
-function parseVerify(v: string | undefined): number | 'all' {
-  if (v === undefined) return 0;
-  if (v.trim().toLowerCase() === 'all') return 'all';
-  return intOption('verify', v, 0);
-}
-
 export async function runRender(paramsPath: string | undefined, opts: RenderOptions, io: CliIo): Promise<number> {
   const t0 = performance.now();
   if (!paramsPath) throw new XasmapError('BAD_ARGS', 'render needs a parameter-map file: xasmap render PARAMS.h5');
@@ -80,7 +74,7 @@ export async function runRender(paramsPath: string | undefined, opts: RenderOpti
   const shiftAuto = opts.shift !== undefined && opts.shift.trim().toLowerCase() === 'auto';
   if (shiftAuto && !opts.measured) throw new XasmapError('BAD_ARGS', '--shift auto fits the energy shift of measured data: it needs --measured FILE.h5');
   let shift = shiftAuto ? 0 : numberOption('shift', opts.shift, 0);
-  const verify = parseVerify(opts.verify);
+  const verify = countOrAll('verify', opts.verify);
   const force = opts.force ?? false;
   const outputs = renderOutputs(paramsPath, opts.out);
   const allOut = [outputs.h5, ...Object.values(outputs.pngs)];

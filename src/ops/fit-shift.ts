@@ -7,6 +7,7 @@
  * cli/fit.ts polishes the result with ops/shift.ts on a sample of fitted pixels.
  */
 import { prepareAxis, resampleSpectrum } from './resample.js';
+import { gridMinimise } from './shift.js';
 
 export interface LibraryShift {
   shift: number;
@@ -67,30 +68,8 @@ export function shiftFromLibrary(
     }
     return best;
   };
-  const curve: [number, number][] = [];
-  let best = 0;
-  let bestD = Infinity;
-  const nSteps = Math.round(range / step);
-  for (let i = -nSteps; i <= nSteps; i++) {
-    const s = i * step;
-    const d = dist(s);
-    curve.push([s, d]);
-    if (d < bestD) {
-      bestD = d;
-      best = s;
-    }
-  }
-  const centre = best;
-  const nFine = Math.round(step / fine);
-  for (let i = -nFine; i <= nFine; i++) {
-    const s = centre + i * fine;
-    const d = dist(s);
-    if (d < bestD) {
-      bestD = d;
-      best = s;
-    }
-  }
-  return { shift: Math.round(best / fine) * fine, distance: bestD, curve };
+  const g = gridMinimise(dist, range, step, fine);
+  return { shift: Math.round(g.best / fine) * fine, distance: g.value, curve: g.curve };
 }
 
 /**

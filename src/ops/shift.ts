@@ -59,28 +59,31 @@ export function fitGlobalShift(
     }
     return used * 2 >= m && used > 0 ? sum / used : Infinity;
   };
+  const g = gridMinimise(meanSe, range, step, fine);
+  return { shift: Math.round(g.best / fine) * fine, se: g.value, pixels: m, curve: g.curve };
+}
+
+/**
+ * Minimises f on a grid over [-range, range] at `step`, then on a grid of `fine` within one
+ * step of the best point; returns the best point, its value and the coarse curve.
+ */
+export function gridMinimise(f: (s: number) => number, range: number, step: number, fine: number): { best: number; value: number; curve: [number, number][] } {
   const curve: [number, number][] = [];
   let best = 0;
-  let bestSe = Infinity;
+  let value = Infinity;
   const nSteps = Math.round(range / step);
   for (let i = -nSteps; i <= nSteps; i++) {
     const s = i * step;
-    const v = meanSe(s);
+    const v = f(s);
     curve.push([s, v]);
-    if (v < bestSe) {
-      bestSe = v;
-      best = s;
-    }
+    if (v < value) [best, value] = [s, v];
   }
   const centre = best;
   const nFine = Math.round(step / fine);
   for (let i = -nFine; i <= nFine; i++) {
     const s = centre + i * fine;
-    const v = meanSe(s);
-    if (v < bestSe) {
-      bestSe = v;
-      best = s;
-    }
+    const v = f(s);
+    if (v < value) [best, value] = [s, v];
   }
-  return { shift: Math.round(best / fine) * fine, se: bestSe, pixels: m, curve };
+  return { best, value, curve };
 }
