@@ -25,7 +25,7 @@ import nodePath from 'node:path';
 import { XasmapError } from '../errors.js';
 import { FIT_FLAG_CODES_TEXT, type FitMaps, PARAM_FLAG_CODES_TEXT } from '../ops/fit-types.js';
 import { PARAM_NAMES, PARAM_UNITS } from '../physics/ions.js';
-import { type H5Group, type H5File, H5, h5Reason, h5ready, safeClose } from './h5-read.js';
+import { type H5Group, type H5File, H5, createOutputEntry, h5Reason, h5ready, safeClose } from './h5-read.js';
 
 export interface FitFileMeta {
   ion: string;
@@ -112,16 +112,7 @@ function axisValues(len: number, pixelSize: number | undefined): Float64Array {
 }
 
 function writeEntry(f: H5File, meta: FitFileMeta): H5Group {
-  f.create_attribute('NX_class', 'NXroot');
-  f.create_attribute('default', 'entry');
-  const entry = f.create_group('entry');
-  entry.create_attribute('NX_class', 'NXentry');
-  entry.create_attribute('default', 'maps');
-  entry.create_attribute('ion', meta.ion);
-  entry.create_attribute('model', meta.model);
-  entry.create_attribute('xasmap_version', meta.version);
-  entry.create_attribute('command_line', meta.commandLine);
-  entry.create_attribute('date', meta.date);
+  const entry = createOutputEntry(f, 'maps', meta);
   entry.create_attribute('source', meta.source);
   entry.create_attribute('shift_eV', meta.shift, null, '<d');
   entry.create_attribute('fit_options', JSON.stringify(meta.options));

@@ -182,3 +182,30 @@ export async function openHdf5Reader<R>(path: string, what: string, make: (f: H5
     throw new XasmapError(unreadableCode, `${what} ${abs}: ${h5Reason(e)}`);
   }
 }
+
+/** Provenance attributes of an xasmap output's NXentry. */
+export interface EntryProvenance {
+  ion: string;
+  model: string;
+  version: string;
+  commandLine: string;
+  date: string;
+}
+
+/**
+ * The NXroot (default 'entry') and its NXentry of an xasmap output file, with the provenance
+ * attributes and `default` naming the NXdata group to plot; the caller adds its own attributes.
+ */
+export function createOutputEntry(f: H5File, defaultGroup: string, p: EntryProvenance): H5Group {
+  f.create_attribute('NX_class', 'NXroot');
+  f.create_attribute('default', 'entry');
+  const entry = f.create_group('entry');
+  entry.create_attribute('NX_class', 'NXentry');
+  entry.create_attribute('default', defaultGroup);
+  entry.create_attribute('ion', p.ion);
+  entry.create_attribute('model', p.model);
+  entry.create_attribute('xasmap_version', p.version);
+  entry.create_attribute('command_line', p.commandLine);
+  entry.create_attribute('date', p.date);
+  return entry;
+}

@@ -19,7 +19,7 @@
 import nodePath from 'node:path';
 import { XasmapError } from '../errors.js';
 import { PARAM_NAMES, PARAM_UNITS, type ParamName } from '../physics/ions.js';
-import { type H5Dataset, type H5File, H5, h5Reason, h5ready, safeClose } from './h5-read.js';
+import { type H5Dataset, type H5File, H5, createOutputEntry, h5Reason, h5ready, safeClose } from './h5-read.js';
 import { FLAG } from '../ops/render-maps.js';
 
 /** Bit flags of /entry/maps/flags (defined with their meaning in ops/render-maps.ts). */
@@ -102,16 +102,7 @@ class Writer implements RenderWriter {
     const n = m.energy.length;
     this.#n = n;
     const gzip = m.gzipLevel ?? 1;
-    f.create_attribute('NX_class', 'NXroot');
-    f.create_attribute('default', 'entry');
-    const entry = f.create_group('entry');
-    entry.create_attribute('NX_class', 'NXentry');
-    entry.create_attribute('default', 'spectra');
-    entry.create_attribute('ion', m.ion);
-    entry.create_attribute('model', m.model);
-    entry.create_attribute('xasmap_version', m.version);
-    entry.create_attribute('command_line', m.commandLine);
-    entry.create_attribute('date', m.date);
+    const entry = createOutputEntry(f, 'spectra', m);
     entry.create_attribute('measured', m.measured ?? '');
     entry.create_attribute('shift_eV', m.shift, null, '<d');
 

@@ -428,6 +428,18 @@ export async function startServer(o: ServeOptions): Promise<XasServer> {
     }
   };
 
+  /** A micro-batch (pixels or fits) is answered: release its queue slots, update watchers, wake close(). */
+  const batchDone = (count: number, updates: Map<Scan, number[]>): void => {
+    queued -= count;
+    inFlight--;
+    try {
+      publish(updates);
+    } catch (e) {
+      log(`live view: ${(e as Error).message}`);
+    }
+    if (inFlight === 0 && queued === 0) for (const f of idle.splice(0)) f();
+  };
+
   // ---- pixels ----
 
   const pixelError = (scan: Scan, ws: WebSocket | null, code: string, message: string, x: unknown, y: unknown): void => {
@@ -524,14 +536,7 @@ export async function startServer(o: ServeOptions): Promise<XasServer> {
         });
       }
     } finally {
-      queued -= batch.length;
-      inFlight--;
-      try {
-        publish(updates);
-      } catch (e) {
-        log(`live view: ${(e as Error).message}`);
-      }
-      if (inFlight === 0 && queued === 0) for (const f of idle.splice(0)) f();
+      batchDone(batch.length, updates);
     }
   };
 
@@ -656,14 +661,7 @@ export async function startServer(o: ServeOptions): Promise<XasServer> {
         list.forEach((j, i) => storeFit(j, r, i, updates));
       }
     } finally {
-      queued -= batch.length;
-      inFlight--;
-      try {
-        publish(updates);
-      } catch (e) {
-        log(`live view: ${(e as Error).message}`);
-      }
-      if (inFlight === 0 && queued === 0) for (const f of idle.splice(0)) f();
+      batchDone(batch.length, updates);
     }
   };
 
