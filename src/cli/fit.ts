@@ -60,7 +60,7 @@ const P = PARAM_NAMES.length;
 /** Pixels fitted at each trial shift of the automatic shift search (ops/fit-shift.ts profileShift). */
 const SHIFT_SAMPLE = 48;
 /** Simulator refinement: library starts added to the network's end points, and the least iterations. */
-const REFINE_LIBRARY_STARTS = 4;
+const REFINE_LIBRARY_STARTS = 8;
 const REFINE_MIN_ITERATIONS = 20;
 /** Rows per model call inside a worker (as render). */
 const PREDICT_CHUNK = 2048;
@@ -289,12 +289,17 @@ export async function runFit(measuredPath: string | undefined, opts: FitCliOptio
       order.sort((a, b) => (maps.se[b] as number) - (maps.se[a] as number));
       const chosen = refine === 'all' ? order : order.slice(0, refine);
       if (chosen.length > 0) {
-        const S = fit.report.starts;
+        // the end point of every network start, and the network's best with Ds, Dt reversed
+        const SN = fit.report.starts;
+        const S = SN + 1;
         const sub = new Float32Array(chosen.length * C);
         const init = new Float32Array(chosen.length * S * P);
         chosen.forEach((i, j) => {
           sub.set(measured.subarray(i * C, (i + 1) * C), j * C);
-          init.set(fit.startParams.subarray(i * S * P, (i + 1) * S * P), j * S * P);
+          init.set(fit.startParams.subarray(i * SN * P, (i + 1) * SN * P), j * S * P);
+          const o = (j * S + SN) * P;
+          init.set(maps.params.subarray(i * P, (i + 1) * P), o);
+          for (const k of [1, 2]) init[o + k] = Math.min(settings.upper[k] as number, Math.max(settings.lower[k] as number, -(init[o + k] as number)));
         });
         const rp = new Progress(io, `refine ${ion} (simulator)`, 100, '%');
         try {

@@ -120,7 +120,7 @@ export function buildProgram(io: CliIo, setCode: (c: number) => void): Command {
     .option('--starts <n>', 'starts per pixel (nearest library spectra); the best SE wins', '3')
     .option('--iterations <n>', 'Levenberg-Marquardt iterations', '12')
     .option('--library <n>', 'library size for the starts (default 4096; 256 with --model simulator)')
-    .option('--refine <k>', "refine the K worst pixels (or 'all') with the simulator, from every network start plus 4 simulator-library starts")
+    .option('--refine <k>', "refine the K worst pixels (or 'all') with the simulator, from every network start, its best with Ds, Dt reversed, and 8 simulator-library starts")
     .option('--neighbours <passes>', "map fits: refit pixels from a neighbour's better solution, this many passes (0 = off; SE improves, parameters not always)", '0')
     .option('--refine-library <n>', 'simulator library size for the refinement starts', '1024')
     .option('--columns <list>', 'column text: 1-based ENERGY,SIGNAL[,I0] columns (default 1,2 or 1,3,2)')

@@ -75,6 +75,11 @@ export interface FitOptions {
    * parameters) of a start already picked; 0 = simply the nearest (default 0.15)
    */
   diversity?: number;
+  /**
+   * library starts replaced by the best ones with Ds and Dt reversed in sign (default 1; at most
+   * starts - 1): elongated and compressed octahedra give similar spectra
+   */
+  mirror?: number;
   /** minimum covered channels for a pixel to be fitted (default 20) */
   minChannels?: number;
   /** forward-difference step in normalised coordinates (default 1e-3) */
@@ -93,7 +98,7 @@ export interface FitReport {
   free: string[];
 }
 
-const DEFAULTS = { diversity: 0.15, starts: 3, iterations: 12, library: 4096, seed: 1, chunk: 2048, concurrency: 2, minChannels: 20, step: 1e-3 };
+const DEFAULTS = { mirror: 1, diversity: 0.15, starts: 3, iterations: 12, library: 4096, seed: 1, chunk: 2048, concurrency: 2, minChannels: 20, step: 1e-3 };
 const BOUND_TOL = 1e-3;
 
 /** Fits n measured spectra (n x channels; NaN where a channel is not covered). */
@@ -169,6 +174,14 @@ export async function fitSpectra(
     nearest = pool === SL ? near : diverseStarts(near, nu, pool, SL, zl, F, o.diversity);
   }
   const S = SI + SL;
+  // tetragonal sign ambiguity: elongation and compression (Ds, Dt -> -Ds, -Dt) give similar
+  // spectra, and the library's nearest spectra often all lie on the wrong side
+  const mirrorIdx = [1, 2].map((k) => free.indexOf(k)).filter((f) => f >= 0);
+  const mirrored = mirrorIdx.length > 0 && SL > 1 ? Math.min(o.mirror, SL - 1) : 0;
+  const mirror = (f: number, z: number): number => {
+    const k = free[f] as number;
+    return clamp01((-((lower[k] as number) + z * (span[k] as number)) - (lower[k] as number)) / (span[k] as number));
+  };
   const z0 = new Float64Array(nu * S * F);
   usable.forEach((i, u) => {
     for (let s = 0; s < SI; s++) {
@@ -178,9 +191,13 @@ export async function fitSpectra(
         z0[(u * S + s) * F + f] = Number.isFinite(v) ? clamp01(v) : 0.5;
       }
     }
+    // the last `mirrored` library starts: the best ones with the tetragonal field reversed
+    const plain = SL - mirrored;
     for (let s = 0; s < SL; s++) {
-      const l = nearest![u * SL + s] as number;
-      z0.set(zl!.subarray(l * F, (l + 1) * F), (u * S + SI + s) * F);
+      const l = nearest![u * SL + (s < plain ? s : s - plain)] as number;
+      const o = (u * S + SI + s) * F;
+      z0.set(zl!.subarray(l * F, (l + 1) * F), o);
+      if (s >= plain) for (const f of mirrorIdx) z0[o + f] = mirror(f, z0[o + f] as number);
     }
   });
 
