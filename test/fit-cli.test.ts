@@ -251,6 +251,7 @@ describe('fit: bad input', () => {
     fail([meas, '--ion', 'Ni2+', '--fix', PARAM_NAMES.map((k) => `${k}=${PARAM_RANGES[k][0]}`).join(',')], /nothing to fit/);
     fail([meas, '--ion', 'Ni2+', '--starts', '0'], /--starts/);
     fail([meas, '--ion', 'Ni2+', '--preedge', 'maybe'], /--preedge maybe: expected auto, on or off/);
+    fail([meas, '--ion', 'Ni2+', '--edge-step', 'yes'], /--edge-step yes: expected auto, on or off/);
     const out = join(dir, 'exists.fit.h5');
     expect(runCli(['fit', meas, '--ion', 'Ni2+', '--shift', '0', '--workers', '0', '--out', out]).code).toBe(0);
     fail([meas, '--ion', 'Ni2+', '--shift', '0', '--out', out], /exists; use --force/);

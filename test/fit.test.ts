@@ -10,7 +10,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { FIT_FLAG, PARAM_FLAG } from '../src/ops/fit-types.js';
-import { type Forward, choleskySolve, fitSpectra, invertSpd, jsMatMul, linearScale, nearestLibrary } from '../src/ops/fit.js';
+import { type Forward, choleskySolve, fitSpectra, invertSpd, jsMatMul, linearFit, linearScale, nearestLibrary } from '../src/ops/fit.js';
+import { edgeStep } from '../src/ops/edge-step.js';
+import { ionData } from '../src/physics/ions.js';
 import { profileShift, shiftFromLibrary } from '../src/ops/fit-shift.js';
 import { improveFromNeighbours } from '../src/ops/fit-neighbours.js';
 import { PARAM_NAMES, PARAM_RANGES } from '../src/physics/ions.js';
@@ -269,6 +271,45 @@ describe('neighbour starts', () => {
       expect(maps.se[i]).toBeLessThan(0.01);
       expect(maps.bestStart[i]).toBe(-2);
       for (let k = 0; k < 5; k++) expect(Math.abs(zOf(maps.params, i * P, k) - zOf(truth, 0, k))).toBeLessThan(1e-3);
+    }
+  });
+});
+
+describe('edge-jump background', () => {
+  it('edgeStep: 0 below L3, 2/3 between the edges, 1 above L2, 1/3 at the L3 edge', () => {
+    const d = ionData('Fe2+');
+    const e3 = d.edge.L3;
+    const e2 = e3 + 1.5 * d.final.zeta2p;
+    const s = edgeStep('Fe2+', [e3 - 100, e3, (e3 + e2) / 2, e2 + 100]);
+    expect(s[0]).toBeLessThan(0.005);
+    // at E3: 2/3 * 1/2 plus the L2 step's tail 1/3 (1/2 + atan(-1.5 zeta / w) / pi)
+    expect(s[1]).toBeCloseTo(1 / 3 + (1 / 3) * (0.5 + Math.atan((e3 - e2) / 0.5) / Math.PI), 6);
+    expect(Math.abs(s[2]! - 2 / 3)).toBeLessThan(0.03);
+    expect(s[3]).toBeGreaterThan(0.995);
+  });
+
+  it('linearFit recovers alpha, beta and the step height exactly; fitSpectra with the step recovers a stepped spectrum', async () => {
+    const grid = Float64Array.from({ length: C }, (_, c) => 700 + 0.06 * c);
+    const step = edgeStep('Fe2+', grid);
+    const y = Float64Array.from({ length: C }, (_, c) => Math.exp(-0.5 * ((c - 150) / 10) ** 2));
+    const m = Float64Array.from(y, (v, c) => 0.8 * v + 0.05 + 0.3 * step[c]!);
+    m[10] = NaN;
+    const r = linearFit(m, y, step);
+    expect(r.alpha).toBeCloseTo(0.8, 9);
+    expect(r.beta).toBeCloseTo(0.05, 9);
+    expect(r.gamma).toBeCloseTo(0.3, 9);
+    expect(r.rss).toBeLessThan(1e-18);
+    // the analytic model plus a step of height 0.25: recovered with the step, not without it
+    const truth = truthSet(4, 17);
+    const meas = await analytic(truth, 4);
+    for (let i = 0; i < 4; i++) for (let c = 0; c < C; c++) meas[i * C + c] = meas[i * C + c]! + 0.25 * step[c]!;
+    const setup = { lower: LO, upper: HI, fixed: FIXED };
+    const withStep = await fitSpectra(meas, 4, C, setup, analytic, { starts: 3, iterations: 25, library: 512, edgeStep: step });
+    const without = await fitSpectra(meas, 4, C, setup, analytic, { starts: 3, iterations: 25, library: 512 });
+    for (let i = 0; i < 4; i++) {
+      expect(withStep.maps.se[i]).toBeLessThan(0.05);
+      for (let k = 0; k < 5; k++) expect(Math.abs(zOf(withStep.maps.params, i * P, k) - zOf(truth, i * P, k))).toBeLessThan(1e-3);
+      expect(without.maps.se[i]).toBeGreaterThan(withStep.maps.se[i]! + 1);
     }
   });
 });

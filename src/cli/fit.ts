@@ -24,6 +24,7 @@ import { FIT_FLAG, type FitMaps, PARAM_FLAG } from '../ops/fit-types.js';
 import { tfMatMul } from '../ops/matmul.js';
 import { predictSpectra } from '../ops/predict.js';
 import { defaultPreEdge, modelGridStart, preprocessStack } from '../ops/preprocess.js';
+import { edgeStep } from '../ops/edge-step.js';
 import { prepareAxis, resampleSpectrum } from '../ops/resample.js';
 import { simulatorForward } from '../ops/simulator-forward.js';
 import { stats } from '../ops/render-maps.js';
@@ -43,6 +44,7 @@ export interface FitCliOptions {
   bounds?: string;
   shift?: string;
   preedge?: string;
+  edgeStep?: string;
   starts?: string;
   iterations?: string;
   library?: string;
@@ -147,6 +149,8 @@ export async function runFit(measuredPath: string | undefined, opts: FitCliOptio
   let shift = shiftAuto ? 0 : numberOption('shift', opts.shift, 0);
   const preedgeMode = (opts.preedge ?? 'auto').trim().toLowerCase();
   if (!['auto', 'on', 'off'].includes(preedgeMode)) throw new XasmapError('BAD_ARGS', `--preedge ${opts.preedge}: expected auto, on or off`);
+  const stepMode = (opts.edgeStep ?? 'auto').trim().toLowerCase();
+  if (!['auto', 'on', 'off'].includes(stepMode)) throw new XasmapError('BAD_ARGS', `--edge-step ${opts.edgeStep}: expected auto, on or off`);
   const free = settings.fixed.map((v) => Number.isNaN(v));
   const outputs = fitOutputs(measuredPath, opts.out);
   const pngs = fitPngPaths(outputs.pngStem, free);
@@ -215,6 +219,9 @@ export async function runFit(measuredPath: string | undefined, opts: FitCliOptio
 
     const grid = windowAxes(energyWindow(ion)).energy;
     const C = grid.length;
+    // edge-jump background (auto: with the pre-edge removal, i.e. for scans wider than the model window)
+    const stepOn = stepMode === 'on' || (stepMode === 'auto' && preedgeOn);
+    const stepOpt = stepOn ? { edgeStep: edgeStep(ion, grid) } : {};
     const setup = { lower: settings.lower, upper: settings.upper, fixed: settings.fixed };
     const progress = new Progress(io, `fit ${ion}`, 100, '%');
     let lib: LibrarySet = await predictLibrary(setup, library, 1, forward);
@@ -241,7 +248,7 @@ export async function runFit(measuredPath: string | undefined, opts: FitCliOptio
       const profile = await profileShift(async (s) => {
         checkStop();
         const { measured: m } = resampleAll(sub, sample.length, info.energy, s, grid);
-        const r = await fitSpectra(m, sample.length, C, setup, forward, { starts: 2, iterations: 6, librarySet: lib, ...(matmul ? { matmul } : {}) });
+        const r = await fitSpectra(m, sample.length, C, setup, forward, { starts: 2, iterations: 6, librarySet: lib, ...stepOpt, ...(matmul ? { matmul } : {}) });
         sp.update(++evals);
         return stats(r.maps.se).median ?? Infinity;
       }, coarse.shift);
@@ -260,6 +267,7 @@ export async function runFit(measuredPath: string | undefined, opts: FitCliOptio
       starts,
       iterations,
       librarySet: lib,
+      ...stepOpt,
       ...(matmul ? { matmul } : {}),
       onProgress: (phase, done, total) => {
         checkStop();
@@ -275,7 +283,7 @@ export async function runFit(measuredPath: string | undefined, opts: FitCliOptio
       neighbourReport = await improveFromNeighbours(maps, ny, nx, setup, forward, {
         passes: neighbours,
         iterations,
-        fit: { ...(matmul ? { matmul } : {}), onProgress: () => checkStop() },
+        fit: { ...stepOpt, ...(matmul ? { matmul } : {}), onProgress: () => checkStop() },
         onPass: (pass, improved) => io.stderr(`fit ${ion}: neighbour pass ${pass + 1}: ${improved} pixels improved from a neighbour's solution`),
       });
       t = lap('neighbours', t);
@@ -310,6 +318,7 @@ export async function runFit(measuredPath: string | undefined, opts: FitCliOptio
           const r = await fitSpectra(sub, chosen.length, C, setup, sim.forward, {
             initial: init,
             initialStarts: S,
+            ...stepOpt,
             librarySet: simLib,
             starts: REFINE_LIBRARY_STARTS,
             iterations: Math.max(iterations, REFINE_MIN_ITERATIONS),
@@ -344,6 +353,7 @@ export async function runFit(measuredPath: string | undefined, opts: FitCliOptio
       refineLibrary,
       neighbours: neighbourReport ?? neighbours,
       preedge: { mode: preedgeMode, applied: preedgeOn, region: pre.region },
+      edgeStep: { mode: stepMode, applied: stepOn },
       shift: shiftInfo,
       model: modelName,
       report: fit.report,

@@ -117,6 +117,7 @@ export function buildProgram(io: CliIo, setCode: (c: number) => void): Command {
     .option('--bounds <list>', 'bounds within the training ranges, e.g. Dq=0.05:0.15,S1=0.7:0.9')
     .option('--shift <eV|auto>', 'energy shift added to the measured energies (eV), or auto: fitted globally', 'auto')
     .option('--preedge <mode>', 'pre-edge line removal: auto (when the data reach 3 eV below the model window), on, off', 'auto')
+    .option('--edge-step <mode>', 'arctangent L3/L2 edge-jump background with a free height: auto (with the pre-edge removal), on, off', 'auto')
     .option('--starts <n>', 'starts per pixel (nearest library spectra); the best SE wins', '3')
     .option('--iterations <n>', 'Levenberg-Marquardt iterations', '12')
     .option('--library <n>', 'library size for the starts (default 4096; 256 with --model simulator)')

@@ -7,7 +7,7 @@
  * solutions spread across a domain one pixel per pass.
  */
 import { PARAM_NAMES } from '../physics/ions.js';
-import { type FitOptions, type FitSetup, type Forward, fitSpectra, linearScale } from './fit.js';
+import { type FitOptions, type FitSetup, type Forward, fitSpectra, linearFit } from './fit.js';
 import { FIT_FLAG, type FitMaps } from './fit-types.js';
 
 const P = PARAM_NAMES.length;
@@ -82,7 +82,7 @@ export async function improveFromNeighbours(
         o = ownRss(maps, i);
         own.set(i, o);
       }
-      const { rss } = linearScale(maps.measured.subarray(i * C, (i + 1) * C), y.subarray(r * C, (r + 1) * C));
+      const { rss } = linearFit(maps.measured.subarray(i * C, (i + 1) * C), y.subarray(r * C, (r + 1) * C), opts.fit?.edgeStep ?? null);
       const b = best.get(i);
       if (rss < o * (1 - 1e-3) && (!b || rss < b.rss)) best.set(i, { rss, r });
     });

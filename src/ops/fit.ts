@@ -80,6 +80,11 @@ export interface FitOptions {
    * starts - 1): elongated and compressed octahedra give similar spectra
    */
   mirror?: number;
+  /**
+   * a background shape on the model grid (channels values, e.g. ops/edge-step.ts), added to the
+   * model with a third linear coefficient: m ~ alpha y + beta + gamma step
+   */
+  edgeStep?: ArrayLike<number>;
   /** minimum covered channels for a pixel to be fitted (default 20) */
   minChannels?: number;
   /** forward-difference step in normalised coordinates (default 1e-3) */
@@ -123,7 +128,10 @@ export async function fitSpectra(
     }
   }
   const F = free.length;
-  const K = F + 2;
+  const bg = options.edgeStep ?? null;
+  if (bg && bg.length !== channels) throw new RangeError(`fit: the step background has ${bg.length} values, expected ${channels}`);
+  const NL = bg ? 3 : 2;
+  const K = F + NL;
   const maps = emptyMaps(n, C);
   maps.measured.set(measured.subarray(0, n * C));
   let forwardRows = 0;
@@ -208,6 +216,7 @@ export async function fitSpectra(
     cost: new Float64Array(R).fill(Infinity),
     alpha: new Float64Array(R),
     beta: new Float64Array(R),
+    gamma: new Float64Array(R),
     lambda: new Float64Array(R).fill(1e-2),
     active: new Uint8Array(R).fill(1),
     needJ: new Uint8Array(R).fill(1),
@@ -254,6 +263,7 @@ export async function fitSpectra(
   const normalEquations = (r: number, m: Float32Array, y: Float32Array, yk: Float32Array, hs: Float64Array): void => {
     const a = st.alpha[r] as number;
     const b = st.beta[r] as number;
+    const gm = st.gamma[r] as number;
     const A = st.A.subarray(r * K * K, (r + 1) * K * K);
     const g = st.g.subarray(r * K, (r + 1) * K);
     A.fill(0);
@@ -266,7 +276,9 @@ export async function fitSpectra(
       for (let f = 0; f < F; f++) col[f] = (a * ((yk[f * C + c] as number) - yc)) / (hs[f] as number);
       col[F] = yc;
       col[F + 1] = 1;
-      const res = mc - a * yc - b;
+      const sc = bg ? (bg[c] as number) : 0;
+      if (bg) col[F + 2] = sc;
+      const res = mc - a * yc - b - gm * sc;
       for (let p = 0; p < K; p++) {
         const cp = col[p] as number;
         g[p] = (g[p] as number) + cp * res;
@@ -276,9 +288,10 @@ export async function fitSpectra(
     for (let p = 0; p < K; p++) for (let q = 0; q < p; q++) A[q * K + p] = A[p * K + q] as number;
   };
   const setPoint = (r: number, y: Float32Array): number => {
-    const fit = linearScale(mOf(r), y);
+    const fit = linearFit(mOf(r), y, bg);
     st.alpha[r] = fit.alpha;
     st.beta[r] = fit.beta;
+    st.gamma[r] = fit.gamma;
     st.y.set(y, r * C);
     return fit.rss;
   };
@@ -312,13 +325,14 @@ export async function fitSpectra(
       for (let f = 0; f < F; f++) zc[r * F + f] = clamp01((st.z[r * F + f] as number) + (rhs[f] as number));
     }
     await evaluate(act, zc, (r, y) => {
-      const fit = linearScale(mOf(r), y);
+      const fit = linearFit(mOf(r), y, bg);
       const old = st.cost[r] as number;
       if (fit.rss < old) {
         st.z.set(zc.subarray(r * F, (r + 1) * F), r * F);
         st.cost[r] = fit.rss;
         st.alpha[r] = fit.alpha;
         st.beta[r] = fit.beta;
+        st.gamma[r] = fit.gamma;
         st.y.set(y, r * C);
         st.lambda[r] = Math.max(1e-7, (st.lambda[r] as number) / 3);
         st.needJ[r] = 1;
@@ -349,12 +363,13 @@ export async function fitSpectra(
     const y = st.y.subarray(r * C, (r + 1) * C);
     const a = st.alpha[r] as number;
     const b = st.beta[r] as number;
+    const gm = st.gamma[r] as number;
     let cov = 0;
     let num = 0;
     let den = 0;
     const fitted = maps.fitted.subarray(i * C, (i + 1) * C);
     for (let c = 0; c < C; c++) {
-      const f = a * (y[c] as number) + b;
+      const f = a * (y[c] as number) + b + (bg ? gm * (bg[c] as number) : 0);
       fitted[c] = f;
       const mc = m[c] as number;
       if (Number.isNaN(mc)) continue;
@@ -451,6 +466,39 @@ export function emptyMaps(n: number, C: number): FitMaps {
     measured: new Float32Array(n * C).fill(NaN),
     bestStart: new Int16Array(n).fill(-1),
   };
+}
+
+/**
+ * Least-squares alpha, beta (and gamma with a step background) of m ~ alpha y + beta + gamma
+ * step over the non-NaN channels of m, and the residual sum of squares.
+ */
+export function linearFit(m: ArrayLike<number>, y: ArrayLike<number>, step: ArrayLike<number> | null): { alpha: number; beta: number; gamma: number; rss: number } {
+  if (!step) return { ...linearScale(m, y), gamma: 0 };
+  const A = new Float64Array(9);
+  const g = new Float64Array(3);
+  const v = new Float64Array(3);
+  for (let c = 0; c < m.length; c++) {
+    const mc = m[c] as number;
+    if (Number.isNaN(mc)) continue;
+    v[0] = y[c] as number;
+    v[1] = 1;
+    v[2] = step[c] as number;
+    for (let p = 0; p < 3; p++) {
+      g[p] = (g[p] as number) + (v[p] as number) * mc;
+      for (let q = 0; q < 3; q++) A[p * 3 + q] = (A[p * 3 + q] as number) + (v[p] as number) * (v[q] as number);
+    }
+  }
+  const inv = new Float64Array(9);
+  if (!invertSpd(A, inv, 3)) return { ...linearScale(m, y), gamma: 0 };
+  const x = [0, 1, 2].map((p) => (inv[p * 3] as number) * (g[0] as number) + (inv[p * 3 + 1] as number) * (g[1] as number) + (inv[p * 3 + 2] as number) * (g[2] as number));
+  const [alpha, beta, gamma] = x as [number, number, number];
+  let rss = 0;
+  for (let c = 0; c < m.length; c++) {
+    const mc = m[c] as number;
+    if (Number.isNaN(mc)) continue;
+    rss += (mc - alpha * (y[c] as number) - beta - gamma * (step[c] as number)) ** 2;
+  }
+  return { alpha, beta, gamma, rss: Number.isFinite(rss) ? rss : Infinity };
 }
 
 /** Least-squares alpha, beta of m ~ alpha y + beta over the non-NaN channels of m, and the residual sum of squares. */
