@@ -10,7 +10,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { FIT_FLAG, PARAM_FLAG } from '../src/ops/fit-types.js';
-import { type Forward, choleskySolve, fitSpectra, invertSpd, jsMatMul, linearFit, linearScale, nearestLibrary } from '../src/ops/fit.js';
+import { type Forward, choleskySolve, fitSpectra, fitSpectraBlocks, invertSpd, jsMatMul, linearFit, linearScale, nearestLibrary } from '../src/ops/fit.js';
 import { edgeStep } from '../src/ops/edge-step.js';
 import { ionData } from '../src/physics/ions.js';
 import { profileShift, shiftFromLibrary } from '../src/ops/fit-shift.js';
@@ -311,5 +311,25 @@ describe('edge-jump background', () => {
       for (let k = 0; k < 5; k++) expect(Math.abs(zOf(withStep.maps.params, i * P, k) - zOf(truth, i * P, k))).toBeLessThan(1e-3);
       expect(without.maps.se[i]).toBeGreaterThan(withStep.maps.se[i]! + 1);
     }
+  });
+});
+
+describe('fit in blocks', () => {
+  it('fitSpectraBlocks (blocks of 7) gives exactly the maps of one fitSpectra call over 20 pixels', async () => {
+    const n = 20;
+    const meas = await analytic(truthSet(n, 18), n);
+    meas.fill(NaN, 3 * C, 4 * C); // one pixel not fitted
+    const setup = { lower: LO, upper: HI, fixed: FIXED };
+    const opts = { starts: 3, iterations: 10, library: 256 };
+    const one = await fitSpectra(meas, n, C, setup, analytic, opts);
+    const seen: number[] = [];
+    const blocks = await fitSpectraBlocks(meas, n, C, setup, analytic, { ...opts, block: 7, onBlock: (d) => seen.push(d) });
+    expect(seen).toEqual([7, 14, 20]);
+    expect(Array.from(blocks.maps.params)).toEqual(Array.from(one.maps.params));
+    expect(Array.from(blocks.maps.sigma)).toEqual(Array.from(one.maps.sigma));
+    expect(Array.from(blocks.maps.se)).toEqual(Array.from(one.maps.se));
+    expect(Array.from(blocks.maps.flags)).toEqual(Array.from(one.maps.flags));
+    expect(Array.from(blocks.startParams)).toEqual(Array.from(one.startParams));
+    expect(blocks.report.fitted).toBe(19);
   });
 });

@@ -17,7 +17,7 @@ import { fitOutputs, fitPngPaths, writeFitPngs } from '../io/fit-previews.js';
 import { type MeasuredAnyReader, openMeasuredAny } from '../io/measured-any.js';
 import { loadModelDir, loadShippedModel, shippedModelDir } from '../io/model-registry.js';
 import { type BackendKind, initBackend } from '../model/backend.js';
-import { type FitReport, type Forward, type LibrarySet, type MatMul, fitSpectra, predictLibrary } from '../ops/fit.js';
+import { type FitReport, type Forward, type LibrarySet, type MatMul, fitSpectra, fitSpectraBlocks, predictLibrary } from '../ops/fit.js';
 import { meanSpectrum, profileShift, shiftFromLibrary } from '../ops/fit-shift.js';
 import { type NeighbourReport, improveFromNeighbours } from '../ops/fit-neighbours.js';
 import { FIT_FLAG, type FitMaps, PARAM_FLAG } from '../ops/fit-types.js';
@@ -64,6 +64,8 @@ const SHIFT_SAMPLE = 48;
 /** Simulator refinement: library starts added to the network's end points, and the least iterations. */
 const REFINE_LIBRARY_STARTS = 8;
 const REFINE_MIN_ITERATIONS = 20;
+/** Pixels fitted at once (as render's batches): bounds the optimiser's state (starts x channels per pixel). */
+const FIT_BLOCK = 10_000;
 /** Rows per model call inside a worker (as render). */
 const PREDICT_CHUNK = 2048;
 
@@ -263,16 +265,21 @@ export async function runFit(measuredPath: string | undefined, opts: FitCliOptio
     t = lap('resample', t);
     const phaseWeight = { library: 0, starts: 10, iterate: 80, uncertainty: 10 } as const;
     const phaseBase = { library: 0, starts: 0, iterate: 10, uncertainty: 90 } as const;
-    const fit = await fitSpectra(measured, n, C, setup, forward, {
+    // blocks of FIT_BLOCK pixels bound the optimiser's memory; progress in per cent of all pixels
+    let blockDone = 0;
+    const fit = await fitSpectraBlocks(measured, n, C, setup, forward, {
       starts,
       iterations,
       librarySet: lib,
+      block: FIT_BLOCK,
       ...stepOpt,
       ...(matmul ? { matmul } : {}),
       onProgress: (phase, done, total) => {
         checkStop();
-        progress.update(Math.round(phaseBase[phase] + (phaseWeight[phase] * done) / Math.max(1, total)));
+        const inBlock = (phaseBase[phase] + (phaseWeight[phase] * done) / Math.max(1, total)) / 100;
+        progress.update(Math.round((100 * (blockDone + inBlock * Math.min(FIT_BLOCK, n - blockDone))) / n));
       },
+      onBlock: (done) => (blockDone = done),
     });
     progress.finish(100);
     t = lap('fit', t);

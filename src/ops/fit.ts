@@ -106,6 +106,65 @@ export interface FitReport {
 const DEFAULTS = { mirror: 1, diversity: 0.15, starts: 3, iterations: 12, library: 4096, seed: 1, chunk: 2048, concurrency: 2, minChannels: 20, step: 1e-3 };
 const BOUND_TOL = 1e-3;
 
+/**
+ * fitSpectra over blocks of at most `block` pixels (the optimiser's state grows with pixels x
+ * starts x channels; blocks bound it), assembled into one result. The library (built once, or
+ * `librarySet`) is shared by all blocks; `onBlock(done, total)` reports progress in pixels.
+ */
+export async function fitSpectraBlocks(
+  measured: Float32Array,
+  n: number,
+  channels: number,
+  setup: FitSetup,
+  forward: Forward,
+  options: FitOptions & { block?: number; onBlock?: (done: number, total: number) => void } = {},
+): Promise<{ maps: FitMaps; report: FitReport; startParams: Float32Array }> {
+  const block = Math.max(1, options.block ?? 10_000);
+  if (n <= block) return fitSpectra(measured, n, channels, setup, forward, options);
+  const librarySet = options.librarySet ?? (options.initial ? undefined : await predictLibrary(setup, options.library ?? DEFAULTS.library, options.seed ?? DEFAULTS.seed, forward));
+  const C = channels;
+  const maps = emptyMaps(n, C);
+  let startParams: Float32Array | null = null;
+  const reports: FitReport[] = [];
+  for (let b0 = 0; b0 < n; b0 += block) {
+    const m = Math.min(block, n - b0);
+    const initial = options.initial && options.initial.subarray((b0 * (options.initialStarts ?? 1)) * P, ((b0 + m) * (options.initialStarts ?? 1)) * P);
+    const r = await fitSpectra(measured.subarray(b0 * C, (b0 + m) * C), m, C, setup, forward, {
+      ...options,
+      ...(librarySet ? { librarySet } : {}),
+      ...(initial ? { initial } : {}),
+    });
+    copyMaps(r.maps, maps, b0);
+    const S = r.report.starts;
+    startParams ??= new Float32Array(n * S * P).fill(NaN);
+    startParams.set(r.startParams, b0 * S * P);
+    reports.push(r.report);
+    options.onBlock?.(b0 + m, n);
+  }
+  const first = reports[0] as FitReport;
+  const report: FitReport = {
+    ...first,
+    pixels: n,
+    fitted: reports.reduce((a, r) => a + r.fitted, 0),
+    iterations: Math.max(...reports.map((r) => r.iterations)),
+    forwardRows: reports.reduce((a, r) => a + r.forwardRows, 0),
+  };
+  return { maps, report, startParams: startParams as Float32Array };
+}
+
+/** Copies all pixels of `src` into `dst` from pixel `at` on. */
+function copyMaps(src: FitMaps, dst: FitMaps, at: number): void {
+  const C = src.channels;
+  dst.params.set(src.params, at * P);
+  dst.sigma.set(src.sigma, at * P);
+  dst.paramFlags.set(src.paramFlags, at * P);
+  dst.se.set(src.se, at);
+  dst.flags.set(src.flags, at);
+  dst.fitted.set(src.fitted, at * C);
+  dst.measured.set(src.measured, at * C);
+  dst.bestStart.set(src.bestStart, at);
+}
+
 /** Fits n measured spectra (n x channels; NaN where a channel is not covered). */
 export async function fitSpectra(
   measured: Float32Array,
