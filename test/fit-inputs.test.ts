@@ -308,9 +308,11 @@ describe.skipIf(!HAVE_SHARED)('openMeasuredAny on the real files (../shared/real
     }
   });
 
-  it('the .dm3 spectrum image is refused as binary (not supported)', async () => {
-    expect(sniffMeasuredKind(sharedPath(DM3))).toBe('text');
-    await expect(openMeasuredAny(sharedPath(DM3))).rejects.toMatchObject({ code: 'MEASURED_UNREADABLE', message: expect.stringMatching(/not a text file/) });
+  it('the .dm3 spectrum image is read as a DM spectrum image (details: fit-inputs-dm.test.ts)', async () => {
+    expect(sniffMeasuredKind(sharedPath(DM3))).toBe('dm');
+    const r = await openMeasuredAny(sharedPath(DM3));
+    expect([r.kind, r.info.ny, r.info.nx, r.info.energy.length]).toEqual(['dm', 2, 21, 2048]);
+    r.close();
   });
 });
 

@@ -6,8 +6,11 @@
  * 1. 'hdf5' if the HDF5 signature is at byte 0 or after a user block (512 * 2^k), or the
  *    extension is .h5/.hdf5/.hdf/.he5/.nxs/.nx5/.nx (a file with such a name but no signature
  *    then fails with NOT_HDF5);
- * 2. 'msa' for .msa/.ems/.emsa, or text starting with `#FORMAT : EMSA/MAS`;
- * 3. otherwise 'text' (binary content is refused: MEASURED_UNREADABLE).
+ * 2. 'dm' (Gatan DigitalMicrograph, dm3.ts) if the first bytes are a DM3/DM4 header, or the
+ *    extension is .dm3/.dm4 (a file with such a name but no such header then fails with
+ *    MEASURED_UNREADABLE);
+ * 3. 'msa' for .msa/.ems/.emsa, or text starting with `#FORMAT : EMSA/MAS`;
+ * 4. otherwise 'text' (binary content is refused: MEASURED_UNREADABLE).
  *
  * A single spectrum is a 1 x 1 image: ny = nx = 1, order 'yxe', readRows(0, 1) gives its values
  * (Float32) in file energy order.
@@ -17,10 +20,11 @@ import nodePath from 'node:path';
 import { XasmapError } from '../errors.js';
 import { HDF5_SIGNATURE } from './h5-read.js';
 import { openMeasured, type MeasuredInfo, type MeasuredReader } from './measured.js';
+import { looksLikeDm, readDm } from './dm3.js';
 import { readMsa } from './msa.js';
 import { readSpectrumText, type SpectrumColumns } from './spectrum-text.js';
 
-export type MeasuredKind = 'hdf5' | 'msa' | 'text';
+export type MeasuredKind = 'hdf5' | 'dm' | 'msa' | 'text';
 
 export interface OpenMeasuredOptions {
   /** column text only: 1-based columns (see spectrum-text.ts); ignored for HDF5 and EMSA/MAS */
@@ -33,6 +37,7 @@ export interface MeasuredAnyReader extends MeasuredReader {
 
 const HDF5_EXT = new Set(['.h5', '.hdf5', '.hdf', '.he5', '.nxs', '.nx5', '.nx']);
 const MSA_EXT = new Set(['.msa', '.ems', '.emsa']);
+const DM_EXT = new Set(['.dm3', '.dm4']);
 
 function hasHdf5Signature(fd: number, size: number): boolean {
   const buf = Buffer.alloc(8);
@@ -54,6 +59,7 @@ export function sniffMeasuredKind(path: string): MeasuredKind {
     throw new XasmapError('FILE_UNREADABLE', `measured file ${abs} cannot be read (${code ?? (e as Error).message})`);
   }
   let head: string;
+  let dmHeader = false;
   try {
     const st = fs.fstatSync(fd);
     if (!st.isFile()) throw new XasmapError('MEASURED_UNREADABLE', `measured file ${abs} is not a regular file`);
@@ -61,11 +67,14 @@ export function sniffMeasuredKind(path: string): MeasuredKind {
     const buf = Buffer.alloc(Math.min(256, st.size));
     const got = fs.readSync(fd, buf, 0, buf.length, 0);
     head = buf.subarray(0, got).toString('latin1');
+    dmHeader = looksLikeDm(buf.subarray(0, got));
   } finally {
     fs.closeSync(fd);
   }
   const ext = nodePath.extname(abs).toLowerCase();
+  if (dmHeader) return 'dm';
   if (HDF5_EXT.has(ext)) return 'hdf5';
+  if (DM_EXT.has(ext)) return 'dm';
   if (MSA_EXT.has(ext)) return 'msa';
   if (/^\s*#\s*FORMAT\s*:\s*EMSA/i.test(head.replace(/^\xEF\xBB\xBF/, ''))) return 'msa';
   return 'text';
@@ -90,11 +99,47 @@ class SingleSpectrumReader implements MeasuredAnyReader {
   close(): void {}
 }
 
+/** A DM3/DM4 spectrum (image) decoded in memory: rows are sliced from the pixel-major data. */
+class DmReader implements MeasuredAnyReader {
+  readonly info: MeasuredInfo;
+  readonly kind: MeasuredKind = 'dm';
+  #data: Float32Array | null;
+
+  constructor(path: string) {
+    const d = readDm(path);
+    const v = `DM${d.version}`;
+    this.info = {
+      path: d.path,
+      group: `${v} ImageList/${d.imageIndex}`,
+      signal: 'Data',
+      energyPath: `Calibrations/Dimension/${d.energyDim}`,
+      energy: d.energy,
+      order: 'yxe',
+      ny: d.ny,
+      nx: d.nx,
+    };
+    this.#data = d.data;
+  }
+
+  readRows(y0: number, y1: number): Float32Array {
+    if (!this.#data) throw new Error(`DM reader for ${this.info.path} is closed`);
+    const { ny, nx } = this.info;
+    if (!(Number.isInteger(y0) && Number.isInteger(y1) && 0 <= y0 && y0 < y1 && y1 <= ny)) throw new RangeError(`rows [${y0}, ${y1}) outside [0, ${ny})`);
+    const row = nx * this.info.energy.length;
+    return this.#data.slice(y0 * row, y1 * row);
+  }
+
+  close(): void {
+    this.#data = null;
+  }
+}
+
 /**
  * Opens any measured input as a MeasuredReader (see the file comment). info.group/signal/
  * energyPath describe the source: HDF5 paths for NeXus; 'EMSA/MAS <DATATYPE>', 'y' /
  * 'x column' or 'OFFSET + i * XPERCHAN' for .msa; 'text', e.g. 'column 3 / column 2' and
- * 'column 1' for column text.
+ * 'column 1' for column text; 'DM3 ImageList/1', 'Data' and 'Calibrations/Dimension/2' for a
+ * DigitalMicrograph spectrum image.
  */
 export async function openMeasuredAny(path: string, opts: OpenMeasuredOptions = {}): Promise<MeasuredAnyReader> {
   const kind = sniffMeasuredKind(path);
@@ -102,6 +147,7 @@ export async function openMeasuredAny(path: string, opts: OpenMeasuredOptions = 
     const r = await openMeasured(path);
     return { info: r.info, kind, readRows: (y0, y1) => r.readRows(y0, y1), close: () => r.close() };
   }
+  if (kind === 'dm') return new DmReader(path);
   if (kind === 'msa') {
     const s = readMsa(path);
     return new SingleSpectrumReader(
