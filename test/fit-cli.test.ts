@@ -159,6 +159,35 @@ describe('fit separates a two-phase Fe2+ map (simulator as the forward model)', 
   });
 });
 
+const HAVE_FE2_MODEL = existsSync(new URL('../models/Fe2+/meta.json', import.meta.url));
+
+describe.skipIf(!HAVE_FE2_MODEL)('fit separates a two-phase Fe2+ map (the shipped Fe2+ network, all parameters but T free)', () => {
+  it('every pixel is on its side of Dq = 0.1 eV, and the domain medians are within 0.03 eV of the truth', () => {
+    const ny = 4;
+    const nx = 6;
+    const common = { Ds: 0.1, Dt: 0.05, S1: 0.8, S2: 0.85, T: 300, sigmaG: 0.1, Gamma1: 0.4, Gamma2: 0.6 };
+    const truth: Params[] = Array.from({ length: ny * nx }, (_, i) => ({ ...common, Dq: i % nx < nx / 2 ? 0.05 : 0.15 }));
+    const meas = join(dir, 'twophase-net.h5');
+    writeStack(meas, 'Fe2+', ny, nx, truth, 0.002, 24);
+    const out = join(dir, 'twophase-net.fit.h5');
+    const r = runCli(['fit', meas, '--ion', 'Fe2+', '--fix', 'T=300', '--shift', '0', '--workers', '0', '--out', out, '--json'], { timeout: 300_000 });
+    expect(r.stderr).not.toMatch(/error/i);
+    expect(r.code).toBe(0);
+    const fit = readFit(out);
+    const left: number[] = [];
+    const right: number[] = [];
+    truth.forEach((t, i) => {
+      const dq = fit.params['Dq']![i]!;
+      (t.Dq < 0.1 ? left : right).push(dq);
+      expect(dq < 0.1).toBe(t.Dq < 0.1);
+    });
+    const med = (v: number[]) => [...v].sort((a, b) => a - b)[v.length >> 1]!;
+    console.log(`two-phase Fe2+ (network): left median Dq ${med(left).toFixed(3)}, right ${med(right).toFixed(3)}; SE median ${JSON.parse(r.stdout).se.median} %`);
+    expect(Math.abs(med(left) - 0.05)).toBeLessThan(0.03);
+    expect(Math.abs(med(right) - 0.15)).toBeLessThan(0.03);
+  });
+});
+
 describe('fit honours --fix and --bounds', () => {
   it('fixed values are exact with sigma 0; bounded values stay inside and are flagged on the bound', () => {
     const ny = 2;
@@ -210,7 +239,7 @@ describe.skipIf(!HAVE_SHARED)('fit on the real files of ../shared/realdata (no S
     }
   });
 
-  it.skipIf(!existsSync(new URL('../models/Fe2+/meta.json', import.meta.url)))('Photon Factory Fe L-edge text scans (I0-normalised, sloping background) fit with the Fe2+ network', () => {
+  it.skipIf(!HAVE_FE2_MODEL)('Photon Factory Fe L-edge text scans (I0-normalised, sloping background) fit with the Fe2+ network', () => {
     for (const name of ['xas_Fe_L23_PF-BL16A_Fe-1_20161207215237.txt', 'xas_Fe_L23_PF-BL16A_Fe-2_20161207220356.txt']) {
       const out = join(dir, `${name}.fit.h5`);
       const r = runCli(['fit', sharedPath(`realdata/${name}`), '--ion', 'Fe2+', '--fix', 'T=300', '--workers', '0', '--out', out, '--json']);
