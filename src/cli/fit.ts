@@ -34,7 +34,7 @@ import { parseIon } from './ion-option.js';
 import type { CliIo } from './io.js';
 import { countOrAll, intOption, numberOption } from './options.js';
 import { Progress, formatDuration } from './progress.js';
-import { type AsyncPredictor, startPredictorPool } from './worker-predictor.js';
+import { type AsyncPredictor, startPredictorPool, startSimulatorPool } from './worker-predictor.js';
 
 export interface FitCliOptions {
   ion?: string;
@@ -161,6 +161,13 @@ export async function runFit(measuredPath: string | undefined, opts: FitCliOptio
 
   let reader: MeasuredAnyReader | null = null;
   let pool: AsyncPredictor | null = null;
+  const simPool: { p: AsyncPredictor | null } = { p: null };
+  // the simulator as a forward model: in `workers` threads when the worker script is built
+  const simulatorFwd = async (): Promise<Forward> => {
+    simPool.p ??= workers > 0 ? await startSimulatorPool(ion, workers) : null;
+    const p = simPool.p;
+    return p ? (x, rows) => p.predict(x, rows) : simulatorForward(ion).forward;
+  };
   const tmpH5 = tempNameFor(outputs.h5);
   let stopped: string | null = null;
   const onSig = (sig: string) => () => {
@@ -197,7 +204,7 @@ export async function runFit(measuredPath: string | undefined, opts: FitCliOptio
     let matmul: MatMul | undefined;
     if (useSimulator) {
       modelName = 'simulator';
-      forward = simulatorForward(ion).forward;
+      forward = await simulatorFwd();
     } else {
       await initBackend((opts.backend ?? 'wasm') as BackendKind);
       const dir = opts.model ?? shippedModelDir(ion);
@@ -319,10 +326,10 @@ export async function runFit(measuredPath: string | undefined, opts: FitCliOptio
         const rp = new Progress(io, `refine ${ion} (simulator)`, 100, '%');
         try {
           // starts: the end point of every network start, plus the nearest spectra of a simulator library
-          const sim = simulatorForward(ion);
-          const simLib = await predictLibrary(setup, refineLibrary, 3, sim.forward);
+          const simForward = await simulatorFwd();
+          const simLib = await predictLibrary(setup, refineLibrary, 3, simForward);
           checkStop();
-          const r = await fitSpectra(sub, chosen.length, C, setup, sim.forward, {
+          const r = await fitSpectra(sub, chosen.length, C, setup, simForward, {
             initial: init,
             initialStarts: S,
             ...stepOpt,
@@ -330,7 +337,7 @@ export async function runFit(measuredPath: string | undefined, opts: FitCliOptio
             starts: REFINE_LIBRARY_STARTS,
             iterations: Math.max(iterations, REFINE_MIN_ITERATIONS),
             concurrency: 1,
-            chunk: 64,
+            chunk: 128,
             onProgress: (phase, done, total) => {
               checkStop();
               rp.update(Math.round(phaseBase[phase] + (phaseWeight[phase] * done) / Math.max(1, total)));
@@ -410,6 +417,7 @@ export async function runFit(measuredPath: string | undefined, opts: FitCliOptio
     process.off('SIGTERM', sigterm);
     reader?.close();
     await pool?.close();
+    await simPool.p?.close();
   }
 }
 

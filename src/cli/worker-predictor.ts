@@ -12,17 +12,35 @@ export interface AsyncPredictor {
 
 /** Null when the compiled worker script is not there (e.g. under vitest on the sources). */
 export async function startWorkerPredictor(dir: string, backend: BackendKind, chunk: number): Promise<AsyncPredictor | null> {
-  const script = fileURLToPath(new URL('./workers/predict-worker.js', import.meta.url));
+  return startWorker('predict-worker.js', { dir, backend, chunk }, `${dir}: the prediction worker could not load the model`);
+}
+
+/** The multiplet simulator of an ion in a worker thread (fit --refine); null as above. */
+export async function startSimulatorWorker(ion: string): Promise<AsyncPredictor | null> {
+  return startWorker('simulate-worker.js', { ion }, `the simulator worker for ${ion} could not start`);
+}
+
+/** `workers` simulator workers sharing the rows of every call (see startPool). */
+export async function startSimulatorPool(ion: string, workers: number): Promise<AsyncPredictor | null> {
+  return startPool(() => startSimulatorWorker(ion), workers);
+}
+
+/**
+ * A worker thread running workers/<script> with `data`: messages { id, params, n } in,
+ * { id, y } or { id, error } out, { ready } once it has loaded.
+ */
+async function startWorker(name: string, data: Record<string, unknown>, startFailure: string): Promise<AsyncPredictor | null> {
+  const script = fileURLToPath(new URL(`./workers/${name}`, import.meta.url));
   if (!existsSync(script)) return null;
   const execArgv = process.execArgv.filter((a) => !a.startsWith('--input-type'));
-  const worker = new Worker(script, { workerData: { dir, backend, chunk }, execArgv });
+  const worker = new Worker(script, { workerData: data, execArgv });
   const pending = new Map<number, { resolve: (y: Float32Array) => void; reject: (e: Error) => void }>();
   let nextId = 0;
   let failure: Error | null = null;
   await new Promise<void>((resolve, reject) => {
     worker.once('message', (m: { ready: boolean; error?: string }) => {
       if (m.ready) resolve();
-      else reject(new XasmapError('MODEL_CORRUPT', `${dir}: the prediction worker could not load the model (${m.error})`));
+      else reject(new XasmapError('MODEL_CORRUPT', `${startFailure} (${m.error})`));
     });
     worker.once('error', reject);
   });
@@ -63,10 +81,15 @@ export async function startWorkerPredictor(dir: string, backend: BackendKind, ch
  * core for `fit`, whose model calls are large. Null when the worker script is not compiled.
  */
 export async function startPredictorPool(dir: string, backend: BackendKind, chunk: number, workers: number): Promise<AsyncPredictor | null> {
+  return startPool(() => startWorkerPredictor(dir, backend, chunk), workers);
+}
+
+/** `workers` workers from `start`, each call's rows split into contiguous parts; null if one can't start. */
+async function startPool(start: () => Promise<AsyncPredictor | null>, workers: number): Promise<AsyncPredictor | null> {
   const pool: AsyncPredictor[] = [];
   try {
     for (let w = 0; w < workers; w++) {
-      const p = await startWorkerPredictor(dir, backend, chunk);
+      const p = await start();
       if (!p) return null;
       pool.push(p);
     }
