@@ -21,6 +21,7 @@ import { parseIon } from './ion-option.js';
 import type { CliIo } from './io.js';
 import { Progress, formatDuration } from './progress.js';
 import { intOption } from './options.js';
+import { watchStopSignals } from './stop-signals.js';
 
 export interface DatasetOptions {
   ion?: string;
@@ -89,14 +90,7 @@ export async function runDataset(opts: DatasetOptions, io: CliIo): Promise<numbe
 
   io.stderr(`dataset ${ion}: ${count} spectra (${ranges}, seed ${seed}, per-diag ${perDiag}) -> ${out}; writing ${partial} (Ctrl-C pauses, the same command resumes)`);
   const progress = new Progress(io, `dataset ${ion}`, count, 'spectra', writer.rowsDone);
-  let stopped: string | undefined;
-  const onSignal = (sig: string) => () => {
-    stopped = sig;
-  };
-  const sigint = onSignal('SIGINT');
-  const sigterm = onSignal('SIGTERM');
-  process.on('SIGINT', sigint);
-  process.on('SIGTERM', sigterm);
+  const stop = watchStopSignals();
   let maxBlock = 0;
   try {
     const write = (r: RowsResult) => {
@@ -106,20 +100,19 @@ export async function runDataset(opts: DatasetOptions, io: CliIo): Promise<numbe
     };
     if (workers === 0) {
       for (const req of requests) {
-        if (stopped) break;
+        if (stop.signal) break;
         write(computeRows(req));
         await new Promise((r) => setImmediate(r)); // let signals arrive
       }
     } else {
-      await runPool(requests, Math.min(workers, requests.length), write, () => stopped !== undefined);
+      await runPool(requests, Math.min(workers, requests.length), write, () => stop.signal !== null);
     }
   } finally {
-    process.off('SIGINT', sigint);
-    process.off('SIGTERM', sigterm);
+    stop.dispose();
   }
-  if (stopped || writer.rowsDone < count) {
+  if (stop.signal || writer.rowsDone < count) {
     writer.close();
-    io.stderr(`\n${stopped ? `interrupted (${stopped})` : 'stopped'}: ${writer.rowsDone} of ${count} rows are in ${partial}; run the same command again to continue`);
+    io.stderr(`\n${stop.signal ? `interrupted (${stop.signal})` : 'stopped'}: ${writer.rowsDone} of ${count} rows are in ${partial}; run the same command again to continue`);
     return 130;
   }
   writer.finish();

@@ -33,6 +33,7 @@ import { VERSION } from '../version.js';
 import { parseIon } from './ion-option.js';
 import type { CliIo } from './io.js';
 import { countOrAll, intOption, numberOption } from './options.js';
+import { watchStopSignals } from './stop-signals.js';
 import { Progress, formatDuration } from './progress.js';
 import { type AsyncPredictor, startPredictorPool, startSimulatorPool } from './worker-predictor.js';
 
@@ -169,16 +170,9 @@ export async function runFit(measuredPath: string | undefined, opts: FitCliOptio
     return p ? (x, rows) => p.predict(x, rows) : simulatorForward(ion).forward;
   };
   const tmpH5 = tempNameFor(outputs.h5);
-  let stopped: string | null = null;
-  const onSig = (sig: string) => () => {
-    stopped = sig;
-  };
-  const sigint = onSig('SIGINT');
-  const sigterm = onSig('SIGTERM');
-  process.on('SIGINT', sigint);
-  process.on('SIGTERM', sigterm);
+  const stop = watchStopSignals();
   const checkStop = (): void => {
-    if (stopped) throw new XasmapError('INTERRUPTED', `fit stopped by ${stopped}; nothing was written`, 130);
+    if (stop.signal) throw new XasmapError('INTERRUPTED', `fit stopped by ${stop.signal}; nothing was written`, 130);
   };
   const timing: Record<string, number> = {};
   const lap = (name: string, since: number): number => {
@@ -413,8 +407,7 @@ export async function runFit(measuredPath: string | undefined, opts: FitCliOptio
     for (const p of pngs) rmSync(`${outputs.pngStem}.${process.pid}.tmp${p.slice(outputs.pngStem.length)}`, { force: true });
     throw e;
   } finally {
-    process.off('SIGINT', sigint);
-    process.off('SIGTERM', sigterm);
+    stop.dispose();
     reader?.close();
     await pool?.close();
     await simPool.p?.close();

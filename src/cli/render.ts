@@ -36,6 +36,7 @@ import { VERSION } from '../version.js';
 import { parseIon } from './ion-option.js';
 import type { CliIo } from './io.js';
 import { countOrAll, intOption, numberOption } from './options.js';
+import { watchStopSignals } from './stop-signals.js';
 import { Progress, formatDuration } from './progress.js';
 
 export interface RenderOptions {
@@ -89,14 +90,7 @@ export async function runRender(paramsPath: string | undefined, opts: RenderOpti
   const cleanup = (): void => {
     for (const t of tmp) rmSync(t, { force: true });
   };
-  let stopped: string | null = null;
-  const onSig = (sig: string) => () => {
-    stopped = sig;
-  };
-  const sigint = onSig('SIGINT');
-  const sigterm = onSig('SIGTERM');
-  process.on('SIGINT', sigint);
-  process.on('SIGTERM', sigterm);
+  const stop = watchStopSignals();
   try {
     params = await openParamsMap(paramsPath);
     const info = params.info;
@@ -220,7 +214,7 @@ export async function runRender(paramsPath: string | undefined, opts: RenderOpti
     let done = 0;
     let computed = 0;
     const stopError = (): Error | null =>
-      stopped ? new XasmapError('INTERRUPTED', `interrupted (${stopped}); no output written`, 130) : null;
+      stop.signal ? new XasmapError('INTERRUPTED', `interrupted (${stop.signal}); no output written`, 130) : null;
     const simulateOne = (p: Float32Array): ArrayLike<number> => {
       const q = Object.fromEntries(PARAM_NAMES.map((k, j) => [k, p[j] as number])) as Record<(typeof PARAM_NAMES)[number], number>;
       return simulate(ion, q).spectrum;
@@ -251,8 +245,8 @@ export async function runRender(paramsPath: string | undefined, opts: RenderOpti
       }),
     );
     await lastValueFrom(pipeline, { defaultValue: null });
-    const stop = stopError();
-    if (stop) throw stop;
+    const stopErr = stopError();
+    if (stopErr) throw stopErr;
     progress.finish(done);
 
     // SE map: against measured data, else against the simulator where verified
@@ -353,8 +347,7 @@ export async function runRender(paramsPath: string | undefined, opts: RenderOpti
     }
     throw e;
   } finally {
-    process.off('SIGINT', sigint);
-    process.off('SIGTERM', sigterm);
+    stop.dispose();
     await asyncPredictor?.close();
     params?.close();
     measured?.close();

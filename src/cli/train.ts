@@ -28,6 +28,7 @@ import { VERSION } from '../version.js';
 import type { CliIo } from './io.js';
 import { Progress, formatDuration } from './progress.js';
 import { intOption, numberOption } from './options.js';
+import { watchStopSignals } from './stop-signals.js';
 
 export interface TrainOptions {
   data?: string;
@@ -137,18 +138,13 @@ export async function runTrain(opts: TrainOptions, io: CliIo): Promise<number> {
   const paramCount = model.countParams();
   io.stderr(`train ${arch} for ${ion}: ${paramCount} parameters, ${split.train.length}/${split.val.length}/${split.test.length} train/val/test rows, batch ${settings.batch}, backend ${backend.detail}`);
 
-  let stop: string | undefined;
-  const onSig = (s: string) => () => (stop = s);
-  const sigint = onSig('SIGINT');
-  const sigterm = onSig('SIGTERM');
-  process.on('SIGINT', sigint);
-  process.on('SIGTERM', sigterm);
+  const stop = watchStopSignals();
   const t0 = performance.now();
   let progress: Progress | undefined;
   let progressEpoch = 0;
   try {
     await train(model, optimizer, data, split, settings, state, {
-      shouldStop: () => stop !== undefined,
+      shouldStop: () => stop.signal !== null,
       onBatch: (epoch, done, total, loss) => {
         if (epoch !== progressEpoch) {
           progress = new Progress(io, `epoch ${epoch}/${settings.epochs}`, total, 'samples');
@@ -171,11 +167,10 @@ export async function runTrain(opts: TrainOptions, io: CliIo): Promise<number> {
       },
     });
   } finally {
-    process.off('SIGINT', sigint);
-    process.off('SIGTERM', sigterm);
+    stop.dispose();
   }
-  if (stop) {
-    io.stderr(`\ninterrupted (${stop}) after epoch ${state.epoch}; run the same command again to resume`);
+  if (stop.signal) {
+    io.stderr(`\ninterrupted (${stop.signal}) after epoch ${state.epoch}; run the same command again to resume`);
     return 130;
   }
   const wallSeconds = wallBefore + (performance.now() - t0) / 1000;

@@ -1065,33 +1065,35 @@ export async function startServer(o: ServeOptions): Promise<XasServer> {
     for (const s of all) snapshot(w, s);
   };
 
+  type Accept = (ws: WebSocket, scan: Scan, item: unknown, index: number | null) => void;
+  /** A frame that is itself one item (pixel, fit): the frame minus type and scan. */
+  const oneItem =
+    (accept: Accept): Handler =>
+    (ws, f) => {
+      const scan = ownScan(ws, f);
+      const { type: _t, scan: _s, ...item } = f;
+      accept(ws, scan, item, null);
+    };
+  /** A frame carrying `items` (pixels, fits). */
+  const manyItems =
+    (type: string, accept: Accept): Handler =>
+    (ws, f) => {
+      const scan = ownScan(ws, f);
+      if (!Array.isArray(f.items)) throw new FrameError('BAD_FRAME', `${type}: 'items' must be an array`, { scan: scan.id });
+      f.items.forEach((it, i) => accept(ws, scan, it, i));
+    };
+
   /**
    * Frame handlers by `type`. A new frame type is one more entry here; it gets the connection
    * and the parsed frame and throws FrameError for an `error` answer.
    */
   const handlers: Record<string, Handler> = {
     start: onStart,
-    pixel: (ws, f) => {
-      const scan = ownScan(ws, f);
-      const { type: _t, scan: _s, ...item } = f;
-      acceptPixel(ws, scan, item, null);
-    },
-    pixels: (ws, f) => {
-      const scan = ownScan(ws, f);
-      if (!Array.isArray(f.items)) throw new FrameError('BAD_FRAME', "pixels: 'items' must be an array", { scan: scan.id });
-      f.items.forEach((it, i) => acceptPixel(ws, scan, it, i));
-    },
+    pixel: oneItem(acceptPixel),
+    pixels: manyItems('pixels', acceptPixel),
     // fits (docs/protocol.md, "Fitting"): measured spectra on the scan's energy axis
-    fit: (ws, f) => {
-      const scan = ownScan(ws, f);
-      const { type: _t, scan: _s, ...item } = f;
-      acceptFit(ws, scan, item, null);
-    },
-    fits: (ws, f) => {
-      const scan = ownScan(ws, f);
-      if (!Array.isArray(f.items)) throw new FrameError('BAD_FRAME', "fits: 'items' must be an array", { scan: scan.id });
-      f.items.forEach((it, i) => acceptFit(ws, scan, it, i));
-    },
+    fit: oneItem(acceptFit),
+    fits: manyItems('fits', acceptFit),
     end: async (ws, f) => {
       const scan = ownScan(ws, f);
       let r: Awaited<ReturnType<typeof finishScan>>;
