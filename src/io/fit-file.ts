@@ -25,7 +25,7 @@ import nodePath from 'node:path';
 import { XasmapError } from '../errors.js';
 import { FIT_FLAG_CODES_TEXT, type FitMaps, PARAM_FLAG_CODES_TEXT } from '../ops/fit-types.js';
 import { PARAM_NAMES, PARAM_UNITS } from '../physics/ions.js';
-import { type H5Group, type H5File, H5, createOutputEntry, h5Reason, h5ready, safeClose } from './h5-read.js';
+import { type H5Group, type H5File, createOutputEntry, createOutputFile, h5Reason, safeClose } from './h5-read.js';
 
 export interface FitFileMeta {
   ion: string;
@@ -211,14 +211,7 @@ function removePartial(abs: string): void {
  */
 export async function writeFitFile(path: string, meta: FitFileMeta, maps: FitMaps, geometry: { ny: number; nx: number }): Promise<void> {
   checkInputs(meta, maps, geometry);
-  await h5ready();
-  const abs = nodePath.resolve(path);
-  let f: H5File;
-  try {
-    f = new H5.File(abs, 'w');
-  } catch (e) {
-    throw new XasmapError('OUTPUT_UNWRITABLE', `cannot create ${abs}: ${h5Reason(e)}`);
-  }
+  const { f, abs } = await createOutputFile(path);
   try {
     const entry = writeEntry(f, meta);
     writeMaps(entry, meta, maps, geometry.ny, geometry.nx);

@@ -209,3 +209,14 @@ export function createOutputEntry(f: H5File, defaultGroup: string, p: EntryProve
   entry.create_attribute('date', p.date);
   return entry;
 }
+
+/** Creates (truncates) an HDF5 output file; OUTPUT_UNWRITABLE naming the path if it can't. */
+export async function createOutputFile(path: string): Promise<{ f: H5File; abs: string }> {
+  await h5ready();
+  const abs = nodePath.resolve(path);
+  try {
+    return { f: new H5.File(abs, 'w'), abs };
+  } catch (e) {
+    throw new XasmapError('OUTPUT_UNWRITABLE', `cannot create ${abs}: ${h5Reason(e)}`);
+  }
+}

@@ -16,10 +16,9 @@
  *
  * The caller writes to a temporary path and renames (see cli/render.ts).
  */
-import nodePath from 'node:path';
 import { XasmapError } from '../errors.js';
 import { PARAM_NAMES, PARAM_UNITS, type ParamName } from '../physics/ions.js';
-import { type H5Dataset, type H5File, H5, createOutputEntry, h5Reason, h5ready, safeClose } from './h5-read.js';
+import { type H5Dataset, type H5File, createOutputEntry, createOutputFile, h5Reason, safeClose } from './h5-read.js';
 import { FLAG } from '../ops/render-maps.js';
 
 /** Bit flags of /entry/maps/flags (defined with their meaning in ops/render-maps.ts). */
@@ -69,14 +68,7 @@ export interface RenderWriter {
 }
 
 export async function createRenderFile(path: string, meta: RenderFileMeta): Promise<RenderWriter> {
-  await h5ready();
-  const abs = nodePath.resolve(path);
-  let f: H5File;
-  try {
-    f = new H5.File(abs, 'w');
-  } catch (e) {
-    throw new XasmapError('OUTPUT_UNWRITABLE', `cannot create ${abs}: ${h5Reason(e)}`);
-  }
+  const { f, abs } = await createOutputFile(path);
   try {
     return new Writer(f, abs, meta);
   } catch (e) {

@@ -453,6 +453,16 @@ export async function startServer(o: ServeOptions): Promise<XasServer> {
   };
 
   /** Predict one micro-batch, grouped by model; SE; maps; answer each pixel. */
+  /** The model failed for these jobs: each gets an INTERNAL error and may be sent again. */
+  const failJobs = (list: readonly { scan: Scan; x: number; y: number }[], message: string): void => {
+    for (const j of list) {
+      j.scan.state[j.y * j.scan.nx + j.x] = 0;
+      j.scan.received--;
+      pixelError(j.scan, j.scan.owner, 'INTERNAL', message, j.x, j.y);
+      settle(j.scan, 1);
+    }
+  };
+
   const runBatch = (batch: Job[]): void => {
     inFlight++;
     const updates = new Map<Scan, number[]>();
@@ -471,12 +481,7 @@ export async function startServer(o: ServeOptions): Promise<XasServer> {
         try {
           pred = model.predict(x, n);
         } catch (e) {
-          for (const j of list) {
-            j.scan.state[j.y * j.scan.nx + j.x] = 0;
-            j.scan.received--;
-            pixelError(j.scan, j.scan.owner, 'INTERNAL', `prediction failed: ${(e as Error).message}`, j.x, j.y);
-            settle(j.scan, 1);
-          }
+          failJobs(list, `prediction failed: ${(e as Error).message}`);
           continue;
         }
         const a = new Float32Array(CHANNELS);
@@ -650,12 +655,7 @@ export async function startServer(o: ServeOptions): Promise<XasServer> {
           });
           r = fit.maps;
         } catch (e) {
-          for (const j of list) {
-            j.scan.state[j.y * j.scan.nx + j.x] = 0;
-            j.scan.received--;
-            pixelError(j.scan, j.scan.owner, 'INTERNAL', `fit failed: ${(e as Error).message}`, j.x, j.y);
-            settle(j.scan, 1);
-          }
+          failJobs(list, `fit failed: ${(e as Error).message}`);
           continue;
         }
         list.forEach((j, i) => storeFit(j, r, i, updates));
