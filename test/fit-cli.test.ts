@@ -9,13 +9,16 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import h5wasm from 'h5wasm/node';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { FIT_FLAG, PARAM_FLAG } from '../src/ops/fit-types.js';
 import { type IonName, PARAM_NAMES, PARAM_RANGES, type Params, energyWindow, windowAxes } from '../src/physics/ions.js';
 import { mulberry32 } from '../src/physics/random.js';
 import { simulate } from '../src/physics/spectrum.js';
 import { runCli, runCliInterrupted, tempDir } from './cli-helpers.js';
 import { HAVE_SHARED, sharedPath } from './shared.js';
+
+// whole fits through the CLI: 2-40 s each alone, more when other test files share the cores
+vi.setConfig({ testTimeout: 300_000 });
 
 const dir = tempDir('xasmap-fit-');
 const P = 9;
