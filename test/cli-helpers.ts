@@ -4,6 +4,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { XasmapError } from '../src/errors.js';
 
 export const BIN = fileURLToPath(new URL('../bin/xasmap.js', import.meta.url));
 
@@ -44,4 +45,15 @@ export function runCliInterrupted(args: string[], when: RegExp, signal: NodeJS.S
 
 export function tempDir(prefix = 'xasmap-test-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/** The XasmapError that f throws (fails the test if f throws something else or nothing). */
+export function thrownXasmapError(f: () => unknown): XasmapError {
+  try {
+    f();
+  } catch (e) {
+    if (e instanceof XasmapError) return e;
+    throw e;
+  }
+  throw new Error('expected an XasmapError');
 }

@@ -3,10 +3,10 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { XasmapError } from '../src/errors.js';
 import { looksLikeDm, parseDm, readDm } from '../src/io/dm3.js';
 import { openMeasuredAny, sniffMeasuredKind } from '../src/io/measured-any.js';
 import { HAVE_SHARED as HAVE_SHARED_DIR, sharedPath } from './shared.js';
+import { thrownXasmapError } from './cli-helpers.js';
 
 const DM3 = 'realdata/eels_NMC_TM+O_spectrum_image_21x2x2048.dm3';
 const HAVE_DM3 = HAVE_SHARED_DIR && existsSync(sharedPath(DM3));
@@ -15,15 +15,7 @@ if (!HAVE_DM3) console.warn(`note: ${sharedPath(DM3)} is absent: the test on the
 const tmp = mkdtempSync(join(tmpdir(), 'xasmap-fit-inputs-dm-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-function err(f: () => unknown): XasmapError {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof XasmapError) return e;
-    throw e;
-  }
-  throw new Error('expected an XasmapError');
-}
+const err = thrownXasmapError;
 
 // ---- a minimal DM tag-file writer (independent of src/io/dm3.ts) ----
 

@@ -3,13 +3,13 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { XasmapError } from '../src/errors.js';
 import { parseSpectrumText, readSpectrumText } from '../src/io/spectrum-text.js';
 import { parseMsa, readMsa } from '../src/io/msa.js';
 import { openMeasuredAny, sniffMeasuredKind } from '../src/io/measured-any.js';
 import { defaultPreEdge, modelGridStart, planPreEdge, preprocessStack, removePreEdge } from '../src/ops/preprocess.js';
 import { energyWindow, windowAxes } from '../src/physics/ions.js';
 import { HAVE_SHARED as HAVE_SHARED_DIR, sharedPath } from './shared.js';
+import { thrownXasmapError } from './cli-helpers.js';
 
 /** the real files of ../shared/realdata (SOURCES.md); tests using them are skipped without it */
 const HAVE_SHARED = HAVE_SHARED_DIR && existsSync(sharedPath('realdata/SOURCES.md'));
@@ -24,16 +24,7 @@ const DM3 = 'realdata/eels_NMC_TM+O_spectrum_image_21x2x2048.dm3';
 const tmp = mkdtempSync(join(tmpdir(), 'xasmap-fit-inputs-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-/** Catches the XasmapError thrown by f. */
-function err(f: () => unknown): XasmapError {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof XasmapError) return e;
-    throw e;
-  }
-  throw new Error('expected an XasmapError');
-}
+const err = thrownXasmapError;
 
 function lines(n: number, f: (i: number) => string): string {
   return Array.from({ length: n }, (_, i) => f(i)).join('\n');

@@ -68,8 +68,8 @@ export interface ServeModel {
   predictAsync?(x: Float32Array, n: number): Promise<Float32Array>;
 }
 
-/** One finished (or written-at-shutdown) scan, as handed to the injected writers. */
-export interface ScanData {
+/** What every finished scan handed to a writer has: its id, ion, size, grid and model. */
+export interface ScanHeader {
   id: string;
   ion: IonName;
   ny: number;
@@ -77,6 +77,10 @@ export interface ScanData {
   /** the model grid, 501 energies (eV) */
   energy: Float64Array;
   model: ServeModel;
+}
+
+/** One finished (or written-at-shutdown) scan, as handed to the injected writers. */
+export interface ScanData extends ScanHeader {
   /** ny * nx * 501, NaN for pixels not computed */
   spectra: Float32Array;
   /** ny * nx * 9 */
@@ -98,14 +102,7 @@ export interface ScanData {
 export type PreviewKind = 'se' | 'l3peak' | 'rgb' | 'spectra';
 
 /** The fits of a finished scan, as handed to the injected fit writer. */
-export interface FitScanData {
-  id: string;
-  ion: IonName;
-  ny: number;
-  nx: number;
-  /** the model grid, 501 energies (eV) */
-  energy: Float64Array;
-  model: ServeModel;
+export interface FitScanData extends ScanHeader {
   /** ny * nx pixels; pixels not fitted (never received, rendered, or too little coverage) are NOT_FITTED */
   maps: FitMaps;
   settings: ServeFitSettings;
