@@ -63,6 +63,7 @@ export function buildProgram(io: CliIo, setCode: (c: number) => void): Command {
     .option('--patience <n>', 'early stopping: epochs without a new best validation loss', '10')
     .option('--backend <b>', 'auto | wasm | gpu | cpu', 'wasm')
     .option('--standardise', 'learn per-channel standardised spectra (fixed output layer: mean + std x output)')
+    .option('--voigt', 'physics output layer: the network predicts the L3/L2 spectra at the narrowest broadening and a fixed layer applies sigmaG, Gamma1, Gamma2 (src/model/voigt-output.ts)')
     .option('--arch-options <json>', 'architecture sizes, e.g. \'{"filters":16,"kernelSize":7,"steps":[64,48]}\' (see src/model/architectures.ts)')
     .option('--force', 'discard an existing model or checkpoint in --out')
     .action(async (opts) => setCode(await runTrain(opts, io)));

@@ -16,10 +16,11 @@ import { saveModel } from '../io/model-files.js';
 import { hasCheckpoint, loadCheckpoint, removeCheckpoint, saveCheckpoint } from '../io/checkpoint.js';
 import { linePlot } from '../io/plot-svg.js';
 import { svgToPng } from '../io/png.js';
-import { isIonName, energyWindow, PARAM_RANGES } from '../physics/ions.js';
+import { isIonName, energyWindow, PARAM_NAMES, PARAM_RANGES } from '../physics/ions.js';
 import { initBackend, type BackendKind } from '../model/backend.js';
 import { buildDense, buildSlcnn7 } from '../model/architectures.js';
-import { FES_DEGREE, FES_SIZE, fesFeatures } from '../model/features.js';
+import { FES_DEGREE, FES_MONOMIALS, FES_SIZE, fesFeatures } from '../model/features.js';
+import { voigtArgsFor } from '../model/voigt-output.js';
 import { makeSplit } from '../model/split.js';
 import { channelMoments } from '../model/output-affine.js';
 import { DEFAULT_TRAIN, type TrainData, type TrainSettings, type TrainState, initialState, train } from '../model/train.js';
@@ -42,6 +43,8 @@ export interface TrainOptions {
   backend?: string;
   force?: boolean;
   standardise?: boolean;
+  /** physics output layer (src/model/voigt-output.ts) */
+  voigt?: boolean;
   archOptions?: string;
 }
 
@@ -107,9 +110,11 @@ export async function runTrain(opts: TrainOptions, io: CliIo): Promise<number> {
     Object.assign(archOptions, extra);
   }
   if (opts.standardise) archOptions.standardise = true;
+  if (opts.voigt) archOptions.voigt = voigtArgsFor(win, FES_MONOMIALS, PARAM_NAMES, PARAM_RANGES);
   // floor 0.05: channels that hardly vary (pre-edge) get at most ~36x the weight of the peaks
   const moments = opts.standardise ? channelMoments(db.spectra, 501, split.train, 0.05) : undefined;
-  const buildOptions = moments ? { ...archOptions, outputAffine: moments } : archOptions;
+  // the Voigt output is box-normalised itself: standardising then only weights the loss
+  const buildOptions = moments && !opts.voigt ? { ...archOptions, outputAffine: moments } : archOptions;
 
   let model: tf.LayersModel;
   let state: TrainState;
@@ -132,7 +137,8 @@ export async function runTrain(opts: TrainOptions, io: CliIo): Promise<number> {
     mkdirSync(out, { recursive: true });
   }
   if (moments) {
-    // loss on standardised spectra: weights 1/sigma_c^2 (the model ends in mean + sigma x output)
+    // loss on standardised spectra: weights 1/sigma_c^2 (the model ends in mean + sigma x output,
+    // or in the Voigt output)
     data = { ...data, channelWeights: Float32Array.from(moments.scale, (s) => 1 / (s * s)) };
   }
   const paramCount = model.countParams();

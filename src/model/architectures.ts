@@ -36,6 +36,7 @@ import { N_CHANNELS } from '../physics/ions.js';
 import { FES_SIZE } from './features.js';
 import { LocallyConnected1D, type LcImplementation } from './locally-connected.js';
 import { OutputAffine } from './output-affine.js';
+import { VoigtOutput, type VoigtOutputArgs } from './voigt-output.js';
 import { customGradOptionalBias } from './custom-grad.js';
 
 export type DenseActivation = 'relu' | 'linear';
@@ -162,9 +163,19 @@ interface CommonOptions {
   name?: string;
   /** a fixed per-channel affine output y = shift + scale * z (standardised targets; see output-affine.ts) */
   outputAffine?: { shift: number[]; scale: number[] };
+  /**
+   * physics output (voigt-output.ts): the network predicts the L3 / L2 spectra at base
+   * broadening and a fixed layer applies each spectrum's sigmaG, Gamma1, Gamma2 and the box
+   * normalisation; excludes outputAffine
+   */
+  voigt?: Omit<VoigtOutputArgs, 'name'>;
 }
 
-function withOutputAffine(out: tf.SymbolicTensor, opts: CommonOptions): tf.SymbolicTensor {
+function outputHead(out: tf.SymbolicTensor, input: tf.SymbolicTensor, opts: CommonOptions): tf.SymbolicTensor {
+  if (opts.voigt) {
+    if (opts.outputAffine) throw new RangeError('voigt and outputAffine exclude each other (the Voigt output is box-normalised)');
+    return new VoigtOutput({ ...opts.voigt, name: 'voigt_output' }).apply([out, input]) as tf.SymbolicTensor;
+  }
   if (!opts.outputAffine) return out;
   return new OutputAffine({ ...opts.outputAffine, name: 'output_affine' }).apply(out) as tf.SymbolicTensor;
 }
@@ -229,7 +240,7 @@ export function buildDense(opts: DenseOptions = {}): tf.LayersModel {
     h = denseLayer(impl, { units, activation: 'relu', name, ...seedAt(opts.seed, li++) }).apply(h) as tf.SymbolicTensor;
   }
   const out = denseLayer(impl, { units: outputSize, activation: 'linear', name: 'spectrum', ...seedAt(opts.seed, li++) }).apply(h) as tf.SymbolicTensor;
-  return tf.model({ inputs: input, outputs: withOutputAffine(out, opts), name: opts.name ?? 'dense' });
+  return tf.model({ inputs: input, outputs: outputHead(out, input, opts), name: opts.name ?? 'dense' });
 }
 
 /** Steps after each LC layer of a branch (first entry: the reshaped projection). */
@@ -285,5 +296,5 @@ export function buildSlcnn7(opts: Slcnn7Options): tf.LayersModel {
   const l3 = branch('l3', steps[0], split);
   const l2 = branch('l2', steps[1], outputSize - split);
   const out = tf.layers.concatenate({ axis: -1, name: 'spectrum' }).apply([l3, l2]) as tf.SymbolicTensor;
-  return tf.model({ inputs: input, outputs: withOutputAffine(out, opts), name: opts.name ?? 'slcnn7' });
+  return tf.model({ inputs: input, outputs: outputHead(out, input, opts), name: opts.name ?? 'slcnn7' });
 }
