@@ -62,6 +62,29 @@ describe('train', () => {
     expect(JSON.parse(readFileSync(join(dir, 'm-dense', 'meta.json'), 'utf8')).arch).toBe('dense');
   });
 
+  it('--init-from continues a trained model (first epoch starts at its validation MSE); --schedule linear decays lr as lr0 (E - e + 1) / E', () => {
+    const base = join(dir, 'm-dense');
+    const baseMeta = JSON.parse(readFileSync(join(base, 'meta.json'), 'utf8'));
+    const out = join(dir, 'm-dense-tuned');
+    const r = runCli(['train', '--data', db, '--arch', 'dense', '--epochs', '4', '--batch', '64', '--lr', '0.0004', '--schedule', 'linear', '--init-from', base, '--out', out]);
+    expect(r.code, r.stderr).toBe(0);
+    const meta = JSON.parse(readFileSync(join(out, 'meta.json'), 'utf8'));
+    const lrs = meta.training.history.map((h: { learningRate: number }) => h.learningRate);
+    expect(lrs).toHaveLength(4);
+    [4e-4, 3e-4, 2e-4, 1e-4].forEach((want, e) => expect(lrs[e]).toBeCloseTo(want, 15));
+    expect(meta.training.initFrom).toMatchObject({ model: 'm-dense', epochs: 1 });
+    // with a vanishing learning rate the continued model is the base model (a fresh one would be at its random start)
+    const still = join(dir, 'm-dense-still');
+    expect(runCli(['train', '--data', db, '--arch', 'dense', '--epochs', '1', '--lr', '1e-12', '--init-from', base, '--out', still]).code).toBe(0);
+    const stillMse = JSON.parse(readFileSync(join(still, 'meta.json'), 'utf8')).training.history[0].valMse;
+    expect(Math.abs(stillMse - baseMeta.validation.mse)).toBeLessThan(1e-4 * baseMeta.validation.mse);
+    // another seed would put test rows into training: refused
+    const bad = runCli(['train', '--data', db, '--arch', 'dense', '--epochs', '1', '--seed', '9', '--init-from', base, '--out', join(dir, 'm-bad-init')]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/same architecture \(--arch\), database and --seed/);
+    expect(runCli(['train', '--data', db, '--schedule', 'cosine', '--out', join(dir, 'm-bad-sched')]).stderr).toMatch(/--schedule must be plateau or linear/);
+  });
+
   it('rejects an incomplete database and bad options with exit code 2', async () => {
     const partial = join(dir, 'incomplete.h5');
     const i = await runCliInterrupted(['dataset', '--ion', 'Co3+', '--count', '2000', '--out', partial, '--workers', '1'], /writing/, 'SIGINT', 1500);

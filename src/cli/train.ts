@@ -6,13 +6,13 @@
  * stopping on the validation loss, the best weights in OUT, progress on stderr, loss
  * curve in OUT/loss.png, everything about the run in OUT/meta.json.
  */
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { basename, join, resolve as resolvePath } from 'node:path';
 import { cpus } from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import { XasmapError } from '../errors.js';
 import { readDatasetFile } from '../io/dataset-file.js';
-import { saveModel } from '../io/model-files.js';
+import { loadModel, saveModel } from '../io/model-files.js';
 import { hasCheckpoint, loadCheckpoint, removeCheckpoint, saveCheckpoint } from '../io/checkpoint.js';
 import { linePlot } from '../io/plot-svg.js';
 import { svgToPng } from '../io/png.js';
@@ -43,6 +43,9 @@ export interface TrainOptions {
   backend?: string;
   force?: boolean;
   standardise?: boolean;
+  schedule?: string;
+  /** a finished model directory to start from (fine-tuning) */
+  initFrom?: string;
   /** physics output layer (src/model/voigt-output.ts) */
   voigt?: boolean;
   archOptions?: string;
@@ -74,6 +77,9 @@ export async function runTrain(opts: TrainOptions, io: CliIo): Promise<number> {
     learningRate: numberOption('lr', opts.lr, DEFAULT_TRAIN.learningRate, { gt: 0 }),
     stopPatience: intOption('patience', opts.patience, 1, DEFAULT_TRAIN.stopPatience),
   };
+  const schedule = opts.schedule ?? 'plateau';
+  if (schedule !== 'plateau' && schedule !== 'linear') throw new XasmapError('BAD_ARGS', `--schedule must be plateau or linear, got '${schedule}'`);
+  if (schedule === 'linear') settings.schedule = 'linear';
   const out = opts.out;
   const ckptDir = join(out, 'checkpoint');
   if (opts.force) removeCheckpoint(ckptDir);
@@ -119,6 +125,7 @@ export async function runTrain(opts: TrainOptions, io: CliIo): Promise<number> {
   let model: tf.LayersModel;
   let state: TrainState;
   let wallBefore = 0;
+  let initFrom: ModelMeta['training']['initFrom'];
   // learningRate is protected in the typings but a plain field at run time (the schedule changes it)
   const optimizer = tf.train.rmsprop(settings.learningRate) as unknown as tf.Optimizer & { learningRate: number };
   if (resuming) {
@@ -131,6 +138,14 @@ export async function runTrain(opts: TrainOptions, io: CliIo): Promise<number> {
     wallBefore = ck.state.wallSeconds;
     await optimizer.setWeights(ck.optimizerWeights);
     io.stderr(`resuming ${out} after epoch ${state.epoch} (best validation MSE ${state.bestValMse.toExponential(3)} at epoch ${state.bestEpoch})`);
+  } else if (opts.initFrom) {
+    const init = readInitModel(opts.initFrom, arch, datasetInfo, settings.seed);
+    model = await loadModel(opts.initFrom);
+    Object.assign(archOptions, init.options);
+    initFrom = { model: basename(resolvePath(opts.initFrom)), epochs: init.training.epochs, wallSeconds: init.training.wallSeconds, validationMse: init.validation.mse };
+    state = initialState(settings);
+    mkdirSync(out, { recursive: true });
+    io.stderr(`starting from ${opts.initFrom} (${init.training.epochs} epochs, validation MSE ${init.validation.mse.toExponential(3)})`);
   } else {
     model = arch === 'slcnn7' ? buildSlcnn7(buildOptions as unknown as Parameters<typeof buildSlcnn7>[0]) : buildDense(buildOptions as Parameters<typeof buildDense>[0]);
     state = initialState(settings);
@@ -202,6 +217,7 @@ export async function runTrain(opts: TrainOptions, io: CliIo): Promise<number> {
       xasmapVersion: VERSION,
       finished: new Date().toISOString(),
       history: state.history,
+      ...(initFrom ? { initFrom } : {}),
     },
     validation: { mse: best?.valMse ?? NaN, mae: best?.valMae ?? NaN },
   };
@@ -210,6 +226,21 @@ export async function runTrain(opts: TrainOptions, io: CliIo): Promise<number> {
   removeCheckpoint(ckptDir);
   io.stderr(`trained ${arch} for ${ion} in ${formatDuration(wallSeconds)}: best validation MSE ${meta.validation.mse.toExponential(3)} MAE ${meta.validation.mae.toExponential(3)} at epoch ${state.bestEpoch} (${state.stopped}); model in ${out}`);
   return 0;
+}
+
+/** The meta of the --init-from model, checked against this run (same ion, arch, database, split seed). */
+function readInitModel(dir: string, arch: string, dataset: ModelMeta['dataset'], seed: number): ModelMeta {
+  const file = join(dir, MODEL_META);
+  if (!existsSync(file)) throw new XasmapError('FILE_NOT_FOUND', `--init-from ${dir}: no ${MODEL_META} (a finished model directory is needed)`);
+  const meta = JSON.parse(readFileSync(file, 'utf8')) as ModelMeta;
+  const same = meta.arch === arch && meta.dataset.file === dataset.file && meta.dataset.seed === dataset.seed && meta.dataset.count === dataset.count && meta.training.settings.seed === seed;
+  if (!same) {
+    throw new XasmapError(
+      'BAD_ARGS',
+      `--init-from ${dir}: it was trained as ${meta.arch} on ${meta.dataset.file} (seed ${meta.dataset.seed}, ${meta.dataset.count} rows) with training seed ${meta.training.settings.seed}; fine-tuning needs the same architecture (--arch), database and --seed, or the test split would not be held out`,
+    );
+  }
+  return meta;
 }
 
 async function writeLossCurve(path: string, st: TrainState, ion: string, arch: string): Promise<void> {

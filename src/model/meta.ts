@@ -26,6 +26,8 @@ export interface ModelMeta {
     xasmapVersion: string;
     finished: string;
     history: EpochRecord[];
+    /** fine-tuned from this model (train --init-from): its directory name, epochs, wall time, validation MSE */
+    initFrom?: { model: string; epochs: number; wallSeconds: number; validationMse: number };
   };
   validation: { mse: number; mae: number };
   /** filled by `xasmap evaluate --card` */

@@ -35,6 +35,12 @@ export interface TrainSettings {
   stopPatience: number;
   /** a new best must improve by this relative amount */
   minDelta: number;
+  /**
+   * learning-rate schedule: 'plateau' (default) halves it after lrPatience epochs without a
+   * new best; 'linear' decays it from learningRate at epoch 1 to learningRate / epochs at
+   * the last epoch (annealing, e.g. when fine-tuning a trained model)
+   */
+  schedule?: 'plateau' | 'linear';
 }
 
 export const DEFAULT_TRAIN: TrainSettings = {
@@ -156,6 +162,7 @@ export async function train(
   const yb = new Float32Array(bs * data.outputSize);
   while (state.epoch < settings.epochs && state.stopped === 'running') {
     const epoch = state.epoch + 1;
+    if (settings.schedule === 'linear') state.learningRate = (settings.learningRate * (settings.epochs - epoch + 1)) / settings.epochs;
     optimizer.learningRate = state.learningRate;
     const t0 = performance.now();
     const order = epochOrder(split.train, settings.seed, epoch);
@@ -202,7 +209,7 @@ export async function train(
       state.sinceBest++;
     }
     state.sinceLrChange++;
-    if (!improved && state.sinceBest >= settings.lrPatience && state.sinceLrChange >= settings.lrPatience) {
+    if (settings.schedule !== 'linear' && !improved && state.sinceBest >= settings.lrPatience && state.sinceLrChange >= settings.lrPatience) {
       state.learningRate /= 2;
       state.sinceLrChange = 0;
     }
