@@ -65,6 +65,8 @@ export function buildProgram(io: CliIo, setCode: (c: number) => void): Command {
     .option('--init-from <dir>', 'start from the weights of a trained model of the same ion, database and seed (fine-tuning; its architecture is used)')
     .option('--backend <b>', 'auto | wasm | gpu | cpu', 'wasm')
     .option('--standardise', 'learn per-channel standardised spectra (fixed output layer: mean + std x output)')
+    .option('--fourier <m>', 'append m random Fourier features (sin, cos) of the 9 normalised parameters to the FES input (src/model/fourier-features.ts)')
+    .option('--fourier-sigma <s>', 'frequency spread of --fourier in cycles per normalised unit', '3')
     .option('--voigt', 'physics output layer: the network predicts the L3/L2 spectra at the narrowest broadening and a fixed layer applies sigmaG, Gamma1, Gamma2 (src/model/voigt-output.ts)')
     .option('--arch-options <json>', 'architecture sizes, e.g. \'{"filters":16,"kernelSize":7,"steps":[64,48]}\' (see src/model/architectures.ts)')
     .option('--force', 'discard an existing model or checkpoint in --out')

@@ -46,6 +46,9 @@ export interface TrainOptions {
   schedule?: string;
   /** a finished model directory to start from (fine-tuning) */
   initFrom?: string;
+  /** random Fourier features: their count and sigma (src/model/fourier-features.ts) */
+  fourier?: string;
+  fourierSigma?: string;
   /** physics output layer (src/model/voigt-output.ts) */
   voigt?: boolean;
   archOptions?: string;
@@ -116,6 +119,12 @@ export async function runTrain(opts: TrainOptions, io: CliIo): Promise<number> {
     Object.assign(archOptions, extra);
   }
   if (opts.standardise) archOptions.standardise = true;
+  if (opts.fourier !== undefined) {
+    const count = intOption('fourier', opts.fourier, 1, 128);
+    const sigma = numberOption('fourier-sigma', opts.fourierSigma, 3, { gt: 0 });
+    const columns = PARAM_NAMES.map((_, p) => FES_MONOMIALS.findIndex((m) => m.length === 1 && m[0] === p));
+    archOptions.fourier = { columns, count, sigma, seed: settings.seed };
+  }
   if (opts.voigt) archOptions.voigt = voigtArgsFor(win, FES_MONOMIALS, PARAM_NAMES, PARAM_RANGES);
   // floor 0.05: channels that hardly vary (pre-edge) get at most ~36x the weight of the peaks
   const moments = opts.standardise ? channelMoments(db.spectra, 501, split.train, 0.05) : undefined;

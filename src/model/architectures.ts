@@ -37,6 +37,7 @@ import { FES_SIZE } from './features.js';
 import { LocallyConnected1D, type LcImplementation } from './locally-connected.js';
 import { OutputAffine } from './output-affine.js';
 import { VoigtOutput, type VoigtOutputArgs } from './voigt-output.js';
+import { FourierFeatures, type FourierFeaturesArgs } from './fourier-features.js';
 import { customGradOptionalBias } from './custom-grad.js';
 
 export type DenseActivation = 'relu' | 'linear';
@@ -169,6 +170,13 @@ interface CommonOptions {
    * normalisation; excludes outputAffine
    */
   voigt?: Omit<VoigtOutputArgs, 'name'>;
+  /** random Fourier features of the normalised parameters appended to the input (fourier-features.ts) */
+  fourier?: Omit<FourierFeaturesArgs, 'name'>;
+}
+
+function inputHead(input: tf.SymbolicTensor, opts: CommonOptions): tf.SymbolicTensor {
+  if (!opts.fourier) return input;
+  return new FourierFeatures({ ...opts.fourier, name: 'fourier_features' }).apply(input) as tf.SymbolicTensor;
 }
 
 function outputHead(out: tf.SymbolicTensor, input: tf.SymbolicTensor, opts: CommonOptions): tf.SymbolicTensor {
@@ -233,7 +241,7 @@ export function buildDense(opts: DenseOptions = {}): tf.LayersModel {
   const hidden = opts.hidden ?? DENSE_DEFAULTS.hidden;
   [inputSize, outputSize, ...trunk, ...hidden].forEach((v) => checkSize('buildDense: layer size', v));
   const input = tf.input({ shape: [inputSize], name: 'features' });
-  let h = input;
+  let h = inputHead(input, opts);
   let li = 0;
   const layers = [...trunk.map((u, i) => [u, `trunk_${i + 1}`] as const), ...hidden.map((u, i) => [u, `hidden_${i + 1}`] as const)];
   for (const [units, name] of layers) {
@@ -278,7 +286,7 @@ export function buildSlcnn7(opts: Slcnn7Options): tf.LayersModel {
 
   let li = 0;
   const input = tf.input({ shape: [inputSize], name: 'features' });
-  let h = input;
+  let h = inputHead(input, opts);
   trunk.forEach((units, i) => {
     h = denseLayer(impl, { units, activation: 'relu', name: `trunk_${i + 1}`, ...seedAt(opts.seed, li++) }).apply(h) as tf.SymbolicTensor;
   });

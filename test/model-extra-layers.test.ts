@@ -1,5 +1,5 @@
 /**
- * VoigtOutput (physics output layer): against the simulator's exact Voigt
+ * VoigtOutput (physics output layer) and FourierFeatures (input layer). VoigtOutput: against the simulator's exact Voigt
  * broadening (src/physics/voigt.ts, Faddeeva), its custom gradient against
  * finite differences, and a save/load round trip.
  */
@@ -12,6 +12,7 @@ import { initBackend } from '../src/model/backend.js';
 import { buildDense, buildSlcnn7 } from '../src/model/architectures.js';
 import { FES_MONOMIALS, FES_SIZE, fesFeatures } from '../src/model/features.js';
 import { VoigtOutput, voigtArgsFor } from '../src/model/voigt-output.js';
+import { FourierFeatures } from '../src/model/fourier-features.js';
 import { loadModel, saveModel } from '../src/io/model-files.js';
 import { broadenSticks } from '../src/physics/voigt.js';
 import { energyWindow, PARAM_NAMES, PARAM_RANGES } from '../src/physics/ions.js';
@@ -135,5 +136,35 @@ describe('VoigtOutput', () => {
     expect(() => new VoigtOutput({ ...args, splitChannel: 0 })).toThrow(/splitChannel/);
     expect(() => new VoigtOutput({ ...args, frequencies: 600 })).toThrow(/frequencies/);
     expect(() => buildDense({ voigt: args, outputAffine: { shift: [0], scale: [1] } })).toThrow(/exclude/);
+  });
+});
+
+describe('FourierFeatures', () => {
+  it('appends sin and cos of 2 pi x B to the input (hand-computed), saves and loads with the model', async () => {
+    const layer = new FourierFeatures({ columns: [1, 3], count: 2, sigma: 1, seed: 1, matrix: [0.5, 1, -2, 0.25] });
+    const x = tf.tensor2d([[9, 0.2, 9, 0.4]]);
+    const out = (layer.apply(x) as tf.Tensor).dataSync();
+    // phases: 2 pi (0.2 * 0.5 + 0.4 * -2), 2 pi (0.2 * 1 + 0.4 * 0.25)
+    const p = [2 * Math.PI * (0.1 - 0.8), 2 * Math.PI * (0.2 + 0.1)];
+    const want = [9, 0.2, 9, 0.4, Math.sin(p[0]!), Math.sin(p[1]!), Math.cos(p[0]!), Math.cos(p[1]!)];
+    want.forEach((w, i) => expect(out[i]!).toBeCloseTo(w, 5));
+    // drawn from the seed: same seed, same matrix; spread ~ sigma
+    const a = new FourierFeatures({ columns: [0, 1, 2], count: 400, sigma: 3, seed: 7 });
+    const b = new FourierFeatures({ columns: [0, 1, 2], count: 400, sigma: 3, seed: 7 });
+    expect(a.matrix).toEqual(b.matrix);
+    const sd = Math.sqrt(a.matrix.reduce((s, v) => s + v * v, 0) / a.matrix.length);
+    expect(sd).toBeGreaterThan(2.7);
+    expect(sd).toBeLessThan(3.3);
+    const dir = mkdtempSync(join(tmpdir(), 'xasmap-ff-'));
+    try {
+      const m = buildDense({ seed: 2, trunk: [8, 8], hidden: [8], fourier: { columns: [1, 2, 3], count: 5, sigma: 2, seed: 3 } });
+      const xin = tf.randomUniform([3, FES_SIZE], 0, 1, 'float32', 4);
+      const before = (m.predict(xin) as tf.Tensor).dataSync();
+      await saveModel(m, join(dir, 'm'));
+      const after = ((await loadModel(join(dir, 'm'))).predict(xin) as tf.Tensor).dataSync();
+      for (let j = 0; j < before.length; j++) expect(Math.abs(after[j]! - before[j]!)).toBeLessThan(1e-6);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
