@@ -23,6 +23,10 @@
  * No file access to models or outputs here: the model loader, the NeXus writer and the
  * preview writer are injected (ServeIo, wired by cli/serve.ts), so src/stream imports no
  * src/io module.
+ *
+ * The fit batches live in stream/server-fits.ts and the live view's frames in
+ * stream/server-watchers.ts, each created here with an explicit context (the state and
+ * callbacks it needs); the scan state all three share is stream/server-scan.ts.
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -31,8 +35,8 @@ import { join, resolve } from 'node:path';
 import { Subject, type Subscription, concatMap, of } from 'rxjs';
 import { WebSocketServer, WebSocket, type RawData } from 'ws';
 import { XasmapError } from '../errors.js';
-import { type Forward, type LibrarySet, type MatMul, emptyMaps, fitSpectra, jsMatMul, predictLibrary } from '../ops/fit.js';
-import { FIT_FLAG, type FitMaps } from '../ops/fit-types.js';
+import { type MatMul, jsMatMul } from '../ops/fit.js';
+import type { FitMaps } from '../ops/fit-types.js';
 import { validateParams } from '../ops/params-check.js';
 import { FLAG, RenderMaps, pixelFlags, previewRegions, stats } from '../ops/render-maps.js';
 import { type MeasuredAxis, boxNormaliseFinite, prepareAxis, resampleSpectrum, seAgainstMeasured } from '../ops/resample.js';
@@ -42,31 +46,19 @@ import { decodePixelsFrame } from './binary-pixels.js';
 import { FitSettingsError, type ServeFitSettings, parseServeFit } from './fit-settings.js';
 import { LIVE_PAGE_HTML } from './live-page.js';
 import { microBatch } from './micro-batch.js';
+import { createFits } from './server-fits.js';
+import { type Frame, SERVE_CHANNELS, type Scan, type ServeModel, finiteArray, send } from './server-scan.js';
+import { type Watcher, createWatchers } from './server-watchers.js';
+
+export { SERVE_CHANNELS, type ServeModel };
 
 export const PROTOCOL_VERSION = 1;
 const P = PARAM_NAMES.length;
-export const SERVE_CHANNELS = 501;
 const CHANNELS = SERVE_CHANNELS;
 const SCAN_ID = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
 const MAX_SIDE = 10_000;
-/** A watcher whose socket buffers more than this gets no updates until it drains, then a snapshot. */
-const WATCH_BUFFER = 4 * 1024 * 1024;
-/** Pixels per `update` frame of a snapshot. */
-const SNAPSHOT_CHUNK = 50_000;
 /** Finished scans kept (small maps only) for the live view. */
 const KEEP_FINISHED = 4;
-
-/** A model as the server sees it (io/model-registry.ts + ops/predict.ts, wired by cli/serve.ts). */
-export interface ServeModel {
-  /** shown in `ready.model` */
-  readonly dir: string;
-  /** the model attribute of the output file */
-  readonly description: string;
-  /** n x 9 parameters (PARAM_NAMES order) -> n x 501 box-normalised spectra */
-  predict(x: Float32Array, n: number): Float32Array;
-  /** the same off the main thread (a worker): fits use it when present, so that their many model calls do not block the event loop */
-  predictAsync?(x: Float32Array, n: number): Promise<Float32Array>;
-}
 
 /** What every finished scan handed to a writer has: its id, ion, size, grid and model. */
 export interface ScanHeader {
@@ -205,61 +197,6 @@ export interface XasServer {
   close(): Promise<void>;
 }
 
-interface Scan {
-  id: string;
-  ion: IonName;
-  ny: number;
-  nx: number;
-  /** null while orphaned (the client vanished; waiting for a resume) */
-  owner: WebSocket | null;
-  orphanTimer: NodeJS.Timeout | null;
-  model: ServeModel;
-  grid: Float64Array;
-  axis: MeasuredAxis | null;
-  /** the start frame's energy list as text (a resume must give the same) */
-  energyKey: string;
-  nMeasured: number;
-  spectra: Float32Array;
-  params: Float32Array;
-  maps: RenderMaps;
-  measuredOnGrid: Float32Array | null;
-  /** 0 = not received, 1 = queued, 2 = done */
-  state: Uint8Array;
-  received: number;
-  computed: number;
-  errors: number;
-  pending: number;
-  drained: (() => void)[];
-  ended: boolean;
-  /** 'open' | 'orphaned' | 'writing' | 'done' (live view) */
-  phase: 'open' | 'orphaned' | 'writing' | 'done';
-  files: string[];
-  /** the newest computed pixel (its spectrum is formatted only when a watcher update is sent) */
-  lastSpectrum: { x: number; y: number } | null;
-  t0: number;
-  /** the fit settings of `start.fit` (defaults without) */
-  fit: ServeFitSettings;
-  /** `start.fit` as text (a resume must give the same) */
-  fitKey: string;
-  /** the energy axis with fit.shift applied (null without `energy`) */
-  fitAxis: MeasuredAxis | null;
-  /** the fits so far (allocated with the first accepted fit pixel); null without fits */
-  fitMaps: FitMaps | null;
-  /** the scan had fit pixels (kept after the maps are dropped) */
-  hasFit: boolean;
-  fitted: number;
-  /** the start library of the fits, predicted once per scan */
-  library: Promise<LibrarySet> | null;
-}
-
-interface FitJob {
-  scan: Scan;
-  x: number;
-  y: number;
-  /** 501 values on the model grid, box-normalised, NaN where not covered */
-  measured: Float32Array;
-}
-
 interface Job {
   scan: Scan;
   x: number;
@@ -269,13 +206,6 @@ interface Job {
   spectrum: boolean;
 }
 
-interface Watcher {
-  ws: WebSocket;
-  /** scans whose updates were dropped (slow socket): a snapshot follows when it drains */
-  stale: Set<Scan>;
-}
-
-type Frame = Record<string, unknown>;
 /** A client frame handler; throws FrameError for an `error` answer. */
 type Handler = (ws: WebSocket, f: Frame) => Promise<void> | void;
 
@@ -289,17 +219,8 @@ class FrameError extends Error {
   }
 }
 
-function send(ws: WebSocket | null, frame: Frame): void {
-  if (ws !== null && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(frame));
-}
-
 function isInt(v: unknown): v is number {
   return typeof v === 'number' && Number.isInteger(v);
-}
-
-/** JSON has no NaN: null. Rounded to 6 significant digits (the live view only). */
-function num(v: number): number | null {
-  return Number.isFinite(v) ? Number(v.toPrecision(6)) : null;
 }
 
 /** Accepted pixels as a bitmap: bit p = y * width + x, byte p >> 3, LSB first; base64. */
@@ -350,87 +271,18 @@ export async function startServer(o: ServeOptions): Promise<XasServer> {
   let closing: Promise<void> | null = null;
   const idle: (() => void)[] = [];
   const jobs = new Subject<Job>();
-  const fitJobs = new Subject<FitJob>();
 
-  // ---- live view (watchers) ----
+  // ---- live view (watchers, stream/server-watchers.ts) ----
 
-  const scanInfo = (s: Scan): Frame => ({
-    type: 'scan',
-    scan: s.id,
-    ion: s.ion,
-    width: s.nx,
-    height: s.ny,
-    state: s.phase,
-    received: s.received,
-    computed: s.computed,
-    ...(s.hasFit ? { fit: true, fitted: s.fitted } : {}),
-    energy: Array.from(s.grid, (v) => Number(v.toPrecision(7))),
-    ...(s.files.length ? { files: s.files } : {}),
-  });
-
-  /** An `update` frame: pixels (x, y pairs), their L3 peak and SE, the newest spectrum. */
-  const updateFrame = (s: Scan, pixels: number[], full: boolean): Frame => {
-    const px: number[] = [];
-    const l3: (number | null)[] = [];
-    const se: (number | null)[] = [];
-    let anySe = false;
-    for (const p of pixels) {
-      px.push(p % s.nx, Math.floor(p / s.nx));
-      l3.push(num(s.maps.l3Peak[p] as number));
-      const v = s.maps.se[p] as number;
-      if (Number.isFinite(v)) anySe = true;
-      se.push(num(v));
-    }
-    return {
-      type: 'update',
-      scan: s.id,
-      full,
-      received: s.received,
-      computed: s.computed,
-      px,
-      l3,
-      ...(anySe ? { se } : {}),
-      ...(s.lastSpectrum ? { spectrum: newestSpectrum(s, s.lastSpectrum) } : {}),
-    };
-  };
-
-  /** `scan` + the computed pixels: a `full` update, continued in updates of SNAPSHOT_CHUNK pixels. */
-  const snapshot = (w: Watcher, s: Scan): void => {
-    send(w.ws, scanInfo(s));
-    const done: number[] = [];
-    for (let p = 0; p < s.state.length; p++) if (s.state[p] === 2) done.push(p);
-    let k = 0;
-    do {
-      send(w.ws, updateFrame(s, done.slice(k, k + SNAPSHOT_CHUNK), k === 0));
-      k += SNAPSHOT_CHUNK;
-    } while (k < done.length);
-  };
-
-  const tellWatchers = (frame: (w: Watcher) => void): void => {
-    for (const w of watchers.values()) frame(w);
-  };
-
-  const announce = (s: Scan): void => tellWatchers((w) => send(w.ws, scanInfo(s)));
-
-  const publish = (updates: Map<Scan, number[]>): void => {
-    if (watchers.size === 0) return;
-    for (const w of watchers.values()) {
-      if (w.ws.bufferedAmount > WATCH_BUFFER) {
-        for (const s of updates.keys()) w.stale.add(s);
-        continue;
-      }
-      for (const s of w.stale) snapshot(w, s);
-      for (const [s, pixels] of updates) if (!w.stale.has(s)) send(w.ws, updateFrame(s, pixels, false));
-      w.stale.clear();
-    }
-  };
+  const live = createWatchers({ watchers });
+  const { announce } = live;
 
   /** A micro-batch (pixels or fits) is answered: release its queue slots, update watchers, wake close(). */
   const batchDone = (count: number, updates: Map<Scan, number[]>): void => {
     queued -= count;
     inFlight--;
     try {
-      publish(updates);
+      live.publish(updates);
     } catch (e) {
       log(`live view: ${(e as Error).message}`);
     }
@@ -552,118 +404,6 @@ export async function startServer(o: ServeOptions): Promise<XasServer> {
     )
     .subscribe();
 
-  // ---- fits ----
-
-  const fitSetup = (f: ServeFitSettings): { lower: number[]; upper: number[]; fixed: number[] } => ({ lower: f.lower, upper: f.upper, fixed: f.fixed });
-  const forwardOf =
-    (model: ServeModel): Forward =>
-    async (params, rows) =>
-      model.predictAsync ? model.predictAsync(params, rows) : model.predict(params, rows);
-
-  /** The scan's start library: predicted at its first fit batch, reused by all later ones. */
-  const libraryOf = (scan: Scan): Promise<LibrarySet> => {
-    if (!scan.library) {
-      scan.library = predictLibrary(fitSetup(scan.fit), scan.fit.library, 1, forwardOf(scan.model));
-      scan.library.catch(() => (scan.library = null));
-    }
-    return scan.library;
-  };
-
-  const fitValues = (v: Float32Array, off: number): Record<string, number | null> =>
-    Object.fromEntries(PARAM_NAMES.map((k, i) => [k, Number.isFinite(v[off + i] as number) ? (v[off + i] as number) : null]));
-
-  /** Copies pixel i of a batch fit into the scan's maps (fit and render) and answers it. */
-  const storeFit = (j: FitJob, r: FitMaps, i: number, updates: Map<Scan, number[]>): void => {
-    const s = j.scan;
-    const fm = s.fitMaps as FitMaps;
-    const p = j.y * s.nx + j.x;
-    fm.params.set(r.params.subarray(i * P, (i + 1) * P), p * P);
-    fm.sigma.set(r.sigma.subarray(i * P, (i + 1) * P), p * P);
-    fm.paramFlags.set(r.paramFlags.subarray(i * P, (i + 1) * P), p * P);
-    fm.fitted.set(r.fitted.subarray(i * CHANNELS, (i + 1) * CHANNELS), p * CHANNELS);
-    fm.measured.set(r.measured.subarray(i * CHANNELS, (i + 1) * CHANNELS), p * CHANNELS);
-    fm.se[p] = r.se[i] as number;
-    fm.flags[p] = r.flags[i] as number;
-    fm.bestStart[p] = r.bestStart[i] as number;
-    const flags = r.flags[i] as number;
-    const fittedOk = (flags & FIT_FLAG.NOT_FITTED) === 0;
-    if (fittedOk) {
-      // the render side of the pixel: the fitted spectrum and parameters, the fit's SE
-      const params = r.params.subarray(i * P, (i + 1) * P);
-      const spec = r.fitted.subarray(i * CHANNELS, (i + 1) * CHANNELS);
-      const rflags = pixelFlags(params, 0, null) | ((flags & FIT_FLAG.PARTIAL) !== 0 ? FLAG.MEASURED_PARTIAL : 0);
-      s.spectra.set(spec, p * CHANNELS);
-      s.params.set(params, p * P);
-      s.measuredOnGrid ??= new Float32Array(s.ny * s.nx * CHANNELS).fill(NaN);
-      s.measuredOnGrid.set(j.measured, p * CHANNELS);
-      s.maps.add({ y0: j.y, y1: j.y + 1, x0: j.x, x1: j.x + 1, flags: Uint8Array.of(rflags), spectra: spec, se: Float32Array.of(r.se[i] as number), seVerify: null }, CHANNELS);
-      s.computed++;
-      s.lastSpectrum = { x: j.x, y: j.y };
-    }
-    s.state[p] = 2;
-    s.fitted++;
-    const u = updates.get(s);
-    if (u) u.push(p);
-    else updates.set(s, [p]);
-    const pf: Record<string, number> = {};
-    PARAM_NAMES.forEach((k, q) => {
-      const v = r.paramFlags[i * P + q] as number;
-      if (v !== 0) pf[k] = v;
-    });
-    const se = r.se[i] as number;
-    send(s.owner, {
-      type: 'fitResult',
-      scan: s.id,
-      x: j.x,
-      y: j.y,
-      params: fitValues(r.params, i * P),
-      sigma: fitValues(r.sigma, i * P),
-      se: Number.isFinite(se) ? se : null,
-      flags,
-      ...(Object.keys(pf).length ? { paramFlags: pf } : {}),
-    });
-    settle(s, 1);
-  };
-
-  /** Fits one micro-batch, grouped by scan (each scan has its own settings and library). */
-  const runFitBatch = async (batch: FitJob[]): Promise<void> => {
-    inFlight++;
-    const updates = new Map<Scan, number[]>();
-    try {
-      const groups = new Map<Scan, FitJob[]>();
-      for (const j of batch) {
-        const g = groups.get(j.scan);
-        if (g) g.push(j);
-        else groups.set(j.scan, [j]);
-      }
-      for (const [scan, list] of groups) {
-        const n = list.length;
-        const m = new Float32Array(n * CHANNELS);
-        list.forEach((j, i) => m.set(j.measured, i * CHANNELS));
-        let r: FitMaps;
-        try {
-          const lib = await libraryOf(scan);
-          const fit = await fitSpectra(m, n, CHANNELS, fitSetup(scan.fit), forwardOf(scan.model), {
-            starts: scan.fit.starts,
-            iterations: scan.fit.iterations,
-            librarySet: lib,
-            matmul: io.matmul ?? jsMatMul,
-            concurrency: 1,
-          });
-          r = fit.maps;
-        } catch (e) {
-          failJobs(list, `fit failed: ${(e as Error).message}`);
-          continue;
-        }
-        list.forEach((j, i) => storeFit(j, r, i, updates));
-      }
-    } finally {
-      batchDone(batch.length, updates);
-    }
-  };
-
-  const fitSub: Subscription = fitJobs.pipe(microBatch<FitJob>(fitBatchSize, batchMs), concatMap(runFitBatch)).subscribe();
-
   /** x, y and pixel index of a pixel/fit item, checked against the map and the pixels already received; null after an error frame. */
   const itemPixel = (ws: WebSocket, scan: Scan, item: unknown, where: string, fields: string): { it: Frame; x: number; y: number; p: number } | null => {
     if (typeof item !== 'object' || item === null || Array.isArray(item)) {
@@ -702,39 +442,23 @@ export async function startServer(o: ServeOptions): Promise<XasServer> {
     return true;
   };
 
-  const finiteArray = (v: unknown, n: number): v is number[] => Array.isArray(v) && v.length === n && v.every((x) => typeof x === 'number' && Number.isFinite(x));
+  // ---- fits (stream/server-fits.ts) ----
 
-  const acceptFit = (ws: WebSocket, scan: Scan, item: unknown, index: number | null): void => {
-    const where = index === null ? 'fit' : `fits item ${index}`;
-    const px = itemPixel(ws, scan, item, where, 'x, y and measured');
-    if (!px) return;
-    const { it, x, y, p } = px;
-    if (scan.fitAxis === null) {
-      pixelError(scan, ws, 'NO_ENERGY', `${where} (x=${x}, y=${y}): scan '${scan.id}' has no 'energy' axis; a scan with fits needs 'energy' in its start frame`, x, y);
-      return;
-    }
-    const mv = it.measured;
-    if (!finiteArray(mv, scan.nMeasured)) {
-      pixelError(scan, ws, 'BAD_MEASURED', `${where} (x=${x}, y=${y}): measured must be an array of ${scan.nMeasured} finite numbers (one per energy of 'start')`, x, y);
-      return;
-    }
-    const measured = new Float32Array(CHANNELS);
-    const status = resampleSpectrum(scan.fitAxis, mv, scan.grid, measured);
-    if (status === 'bad') {
-      pixelError(scan, ws, 'BAD_MEASURED', `${where} (x=${x}, y=${y}): the measured spectrum is flat or covers fewer than 2 channels of the model window (with fit.shift ${scan.fit.shift} eV)`, x, y);
-      return;
-    }
-    if (scan.fitMaps === null) {
-      const fm = emptyMaps(scan.ny * scan.nx, CHANNELS);
-      fm.flags.fill(FIT_FLAG.NOT_FITTED);
-      scan.fitMaps = fm;
-      if (!scan.hasFit) {
-        scan.hasFit = true;
-        announce(scan);
-      }
-    }
-    if (admit(ws, scan, x, y, p)) fitJobs.next({ scan, x, y, measured });
-  };
+  const fits = createFits({
+    fitBatchSize,
+    batchMs,
+    matmul: io.matmul ?? jsMatMul,
+    itemPixel,
+    pixelError,
+    admit,
+    failJobs,
+    settle,
+    batchStart: () => {
+      inFlight++;
+    },
+    batchDone,
+    announce,
+  });
 
   const acceptPixel = (ws: WebSocket, scan: Scan, item: unknown, index: number | null): void => {
     const where = index === null ? 'pixel' : `pixels item ${index}`;
@@ -1059,7 +783,7 @@ export async function startServer(o: ServeOptions): Promise<XasServer> {
     watchers.set(ws, w);
     const all = [...finished, ...scans.values()];
     send(ws, { type: 'watching', protocol: PROTOCOL_VERSION, scans: all.map((s) => s.id) });
-    for (const s of all) snapshot(w, s);
+    for (const s of all) live.snapshot(w, s);
   };
 
   type Accept = (ws: WebSocket, scan: Scan, item: unknown, index: number | null) => void;
@@ -1089,8 +813,8 @@ export async function startServer(o: ServeOptions): Promise<XasServer> {
     pixel: oneItem(acceptPixel),
     pixels: manyItems('pixels', acceptPixel),
     // fits (docs/protocol.md, "Fitting"): measured spectra on the scan's energy axis
-    fit: oneItem(acceptFit),
-    fits: manyItems('fits', acceptFit),
+    fit: oneItem(fits.acceptFit),
+    fits: manyItems('fits', fits.acceptFit),
     end: async (ws, f) => {
       const scan = ownScan(ws, f);
       let r: Awaited<ReturnType<typeof finishScan>>;
@@ -1208,9 +932,8 @@ export async function startServer(o: ServeOptions): Promise<XasServer> {
         await Promise.all([...scans.values()].filter((s) => !s.ended).map((s) => finishQuietly(s)));
         if (inFlight > 0 || queued > 0) await new Promise<void>((r) => idle.push(r));
         sub.unsubscribe();
-        fitSub.unsubscribe();
+        fits.stop();
         jobs.complete();
-        fitJobs.complete();
         for (const ws of clients) ws.terminate();
         await new Promise<void>((r) => wss.close(() => r()));
         await new Promise<void>((r) => http.close(() => r()));
@@ -1219,10 +942,4 @@ export async function startServer(o: ServeOptions): Promise<XasServer> {
       return closing;
     },
   };
-}
-
-/** The newest spectrum of a scan for watchers: 5 significant digits keep the frames small. */
-function newestSpectrum(s: { nx: number; spectra: Float32Array }, at: { x: number; y: number }): { x: number; y: number; data: number[] } {
-  const p = at.y * s.nx + at.x;
-  return { ...at, data: Array.from(s.spectra.subarray(p * CHANNELS, (p + 1) * CHANNELS), (v) => Number(v.toPrecision(5))) };
 }
