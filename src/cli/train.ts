@@ -44,6 +44,7 @@ export interface TrainOptions {
   force?: boolean;
   standardise?: boolean;
   schedule?: string;
+  loss?: string;
   /** a finished model directory to start from (fine-tuning) */
   initFrom?: string;
   /** random Fourier features: their count and sigma (src/model/fourier-features.ts) */
@@ -83,6 +84,9 @@ export async function runTrain(opts: TrainOptions, io: CliIo): Promise<number> {
   const schedule = opts.schedule ?? 'plateau';
   if (schedule !== 'plateau' && schedule !== 'linear') throw new XasmapError('BAD_ARGS', `--schedule must be plateau or linear, got '${schedule}'`);
   if (schedule === 'linear') settings.schedule = 'linear';
+  const lossKind = opts.loss ?? 'mse';
+  if (lossKind !== 'mse' && lossKind !== 'mae') throw new XasmapError('BAD_ARGS', `--loss must be mse or mae, got '${lossKind}'`);
+  if (lossKind === 'mae') settings.loss = 'mae';
   const out = opts.out;
   const ckptDir = join(out, 'checkpoint');
   if (opts.force) removeCheckpoint(ckptDir);

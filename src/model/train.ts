@@ -41,6 +41,11 @@ export interface TrainSettings {
    * the last epoch (annealing, e.g. when fine-tuning a trained model)
    */
   schedule?: 'plateau' | 'linear';
+  /**
+   * training loss: 'mse' (default, the paper's) or 'mae', mean |p - y| (weighted by the
+   * square roots of channelWeights), closer to the SE measure, a sum of absolute errors
+   */
+  loss?: 'mse' | 'mae';
 }
 
 export const DEFAULT_TRAIN: TrainSettings = {
@@ -155,9 +160,13 @@ export async function train(
   // an explicit variable list fixes the order of the optimizer's slots to the model's
   // weight order, which a reloaded model has too (the engine's registration order differs)
   const varList = model.trainableWeights.map((w) => w.read() as tf.Variable);
-  const weights = data.channelWeights ? tf.tensor2d(data.channelWeights, [1, data.outputSize]) : undefined;
-  const loss = (yt: tf.Tensor, pt: tf.Tensor): tf.Scalar =>
-    weights ? (tf.mean(tf.mul(tf.squaredDifference(yt, pt), weights)) as tf.Scalar) : (tf.losses.meanSquaredError(yt, pt) as tf.Scalar);
+  const mae = settings.loss === 'mae';
+  const cw = data.channelWeights;
+  const weights = cw ? tf.tensor2d(mae ? cw.map(Math.sqrt) : cw, [1, data.outputSize]) : undefined;
+  const loss = (yt: tf.Tensor, pt: tf.Tensor): tf.Scalar => {
+    const err = mae ? tf.abs(tf.sub(yt, pt)) : tf.squaredDifference(yt, pt);
+    return (weights ? tf.mean(tf.mul(err, weights)) : tf.mean(err)) as tf.Scalar;
+  };
   const xb = new Float32Array(bs * data.inputSize);
   const yb = new Float32Array(bs * data.outputSize);
   while (state.epoch < settings.epochs && state.stopped === 'running') {
