@@ -19,7 +19,7 @@ import { resampleSpectrum } from '../ops/resample.js';
 import { PARAM_NAMES } from '../physics/ions.js';
 import type { ServeFitSettings } from './fit-settings.js';
 import { microBatch } from './micro-batch.js';
-import { type Frame, SERVE_CHANNELS as CHANNELS, type Scan, type ServeModel, finiteArray, send } from './server-scan.js';
+import { type Frame, SERVE_CHANNELS as CHANNELS, type Scan, type ServeModel, finiteArray, groupBy, send } from './server-scan.js';
 
 const P = PARAM_NAMES.length;
 
@@ -143,13 +143,7 @@ export function createFits(ctx: FitsContext): Fits {
     ctx.batchStart();
     const updates = new Map<Scan, number[]>();
     try {
-      const groups = new Map<Scan, FitJob[]>();
-      for (const j of batch) {
-        const g = groups.get(j.scan);
-        if (g) g.push(j);
-        else groups.set(j.scan, [j]);
-      }
-      for (const [scan, list] of groups) {
+      for (const [scan, list] of groupBy(batch, (j) => j.scan)) {
         const n = list.length;
         const m = new Float32Array(n * CHANNELS);
         list.forEach((j, i) => m.set(j.measured, i * CHANNELS));

@@ -81,3 +81,15 @@ export function send(ws: WebSocket | null, frame: Frame): void {
 }
 
 export const finiteArray = (v: unknown, n: number): v is number[] => Array.isArray(v) && v.length === n && v.every((x) => typeof x === 'number' && Number.isFinite(x));
+
+/** Jobs grouped by a key (in first-seen order), e.g. one model call per model or one fit per scan. */
+export function groupBy<K, T>(items: readonly T[], key: (t: T) => K): Map<K, T[]> {
+  const groups = new Map<K, T[]>();
+  for (const t of items) {
+    const k = key(t);
+    const g = groups.get(k);
+    if (g) g.push(t);
+    else groups.set(k, [t]);
+  }
+  return groups;
+}

@@ -47,7 +47,7 @@ import { FitSettingsError, type ServeFitSettings, parseServeFit } from './fit-se
 import { LIVE_PAGE_HTML } from './live-page.js';
 import { microBatch } from './micro-batch.js';
 import { createFits } from './server-fits.js';
-import { type Frame, SERVE_CHANNELS, type Scan, type ServeModel, finiteArray, send } from './server-scan.js';
+import { type Frame, SERVE_CHANNELS, type Scan, type ServeModel, finiteArray, groupBy, send } from './server-scan.js';
 import { type Watcher, createWatchers } from './server-watchers.js';
 
 export { SERVE_CHANNELS, type ServeModel };
@@ -316,13 +316,7 @@ export async function startServer(o: ServeOptions): Promise<XasServer> {
     inFlight++;
     const updates = new Map<Scan, number[]>();
     try {
-      const groups = new Map<ServeModel, Job[]>();
-      for (const j of batch) {
-        const g = groups.get(j.scan.model);
-        if (g) g.push(j);
-        else groups.set(j.scan.model, [j]);
-      }
-      for (const [model, list] of groups) {
+      for (const [model, list] of groupBy(batch, (j) => j.scan.model)) {
         const n = list.length;
         const x = new Float32Array(n * P);
         list.forEach((j, i) => x.set(j.params, i * P));
