@@ -15,6 +15,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startServeWithIo } from '../src/cli/serve.js';
 import { type LoadedModel, loadShippedModel } from '../src/io/model-registry.js';
 import { initBackend } from '../src/model/backend.js';
+import { edgeStep } from '../src/ops/edge-step.js';
 import { FIT_FLAG, PARAM_FLAG } from '../src/ops/fit-types.js';
 import { predictSpectra } from '../src/ops/predict.js';
 import { PARAM_NAMES, type Params, energyWindow, windowAxes } from '../src/physics/ions.js';
@@ -239,6 +240,8 @@ describe('xasmap serve: fit frames', () => {
       [{ shift: 'auto' }, 'fit.shift'],
       [{ fix: { T: 300 }, bounds: { T: [1, 500] } }, 'T'],
       [{ colour: 1 }, 'fit.colour'],
+      [{ preedge: 'yes' }, 'fit.preedge'],
+      [{ edgeStep: 1 }, 'fit.edgeStep'],
       [[1], "'fit'"],
     ];
     for (const [fit, field] of bad) {
@@ -247,7 +250,65 @@ describe('xasmap serve: fit frames', () => {
       expect(e).toMatchObject({ type: 'error', code: 'BAD_FIT', scan: 'bad' });
       expect(e.message).toContain(field);
     }
+    // preedge on an axis with no point below the edge (it starts 3 eV above the model grid's start)
+    const high = energy.filter((e) => e >= (grid[0] as number) + 3);
+    c.send({ type: 'start', scan: 'bad', ion: 'Ni2+', width: 2, height: 2, energy: high, fit: { preedge: true } });
+    const e = await c.next((f) => f.type === 'ready' || f.type === 'error');
+    expect(e).toMatchObject({ type: 'error', code: 'BAD_FIT', scan: 'bad' });
+    expect(e.message).toContain('fit.preedge');
+    c.send({ type: 'start', scan: 'bad', ion: 'Ni2+', width: 2, height: 2, energy: high, fit: { preedge: false } });
+    expect((await c.next((f) => f.type === 'ready' || f.type === 'error')).type).toBe('ready');
   }, 60_000);
+
+  /**
+   * fit.preedge and fit.edgeStep on a wide scan (12 eV of pre-edge points below the model grid)
+   * of pixel (1, 1): the network's spectrum (x3 + 0.5, flat below the grid) plus a sloped line
+   * (PRE_SLOPE per eV: it rises by about half the peak height over the 30 eV window) or an
+   * arctangent L3/L2 step of height STEP_HEIGHT (1/5 of the peak height) from ops/edge-step.ts.
+   * With the matching setting the SE is within WITH_TOL percentage points of the clean
+   * spectrum's SE; without it at least WITHOUT_MARGIN points above. Measured when written:
+   * clean 0.00 %, line 18.2 % / with preedge 0.38 %, step 10.5 % / with edgeStep 0.00 %.
+   */
+  it('preedge and edgeStep remove a pre-edge line and an edge step (SE within 1 point of the clean fit; without: >= 3 points worse)', async () => {
+    const PRE_SLOPE = 0.05;
+    const STEP_HEIGHT = 0.6;
+    const WITH_TOL = 1;
+    const WITHOUT_MARGIN = 3;
+    const start0 = grid[0] as number;
+    const wide = [...energy, ...Array.from({ length: 120 }, (_, k) => start0 - 0.1 * (k + 1))];
+    const step = edgeStep('Ni2+', wide);
+    const base = measuredAt(1, 1);
+    const floor = base[base.length - 1] as number;
+    const spectrum = (extra: (e: number, i: number) => number): number[] => wide.map((e, i) => (i < base.length ? (base[i] as number) : floor) + extra(e, i));
+    const clean = spectrum(() => 0);
+    const line = spectrum((e) => 1 + PRE_SLOPE * (e - start0));
+    const stepped = spectrum((_, i) => STEP_HEIGHT * (step[i] as number));
+
+    const { server } = await serve();
+    const c = await connect(server);
+    const scans: [string, Record<string, unknown>, number[][]][] = [
+      ['off', FIT, [clean, line, stepped]],
+      ['pre', { ...FIT, preedge: true }, [line]],
+      ['step', { ...FIT, edgeStep: true }, [stepped]],
+    ];
+    for (const [scan, fit, items] of scans) {
+      c.send({ type: 'start', scan, ion: 'Ni2+', width: items.length, height: 1, energy: wide, fit });
+      expect(await c.next((f) => f.type === 'ready' || f.type === 'error')).toMatchObject({ type: 'ready', scan });
+      c.send({ type: 'fits', scan, items: items.map((measured, x) => ({ x, y: 0, measured })) });
+    }
+    const se = new Map<string, number>();
+    for (let k = 0; k < 5; k++) {
+      const r = await c.next((f) => f.type === 'fitResult' || f.type === 'error', 180_000);
+      expect(r.type).toBe('fitResult');
+      se.set(`${String(r.scan)}:${String(r.x)}`, r.se as number);
+    }
+    const cleanSe = se.get('off:0') as number;
+    expect(cleanSe).toBeLessThan(SE_TOL);
+    expect(se.get('pre:0')).toBeLessThan(cleanSe + WITH_TOL);
+    expect(se.get('step:0')).toBeLessThan(cleanSe + WITH_TOL);
+    expect(se.get('off:1')).toBeGreaterThan(cleanSe + WITHOUT_MARGIN);
+    expect(se.get('off:2')).toBeGreaterThan(cleanSe + WITHOUT_MARGIN);
+  }, 240_000);
 
   it.skipIf(!existsSync('/usr/bin/chromium'))('the live page (headless chromium) shows the fit SE map', async () => {
     const { chromium } = await import('playwright-core');

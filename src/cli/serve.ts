@@ -127,7 +127,7 @@ export function serveIo(modelDir?: string, backend: BackendKind = 'wasm'): Serve
             source: `stream:${s.id}`,
             energy: s.energy,
             shift: st.shift,
-            options: { source: 'serve', starts: st.starts, iterations: st.iterations, library: st.library, shift: st.shift, measuredEnergies: s.measuredEnergies, preedge: 'off' },
+            options: { source: 'serve', starts: st.starts, iterations: st.iterations, library: st.library, shift: st.shift, measuredEnergies: s.measuredEnergies, preedge: st.preedge ? 'on' : 'off', edgeStep: st.edgeStep ? 'on' : 'off' },
             bounds: { lower: st.lower, upper: st.upper },
             fixed,
           },

@@ -2,12 +2,14 @@
  * The per-scan fit settings of `xasmap serve` (`start.fit`, docs/protocol.md, "Fitting"):
  *
  *   "fit": {"fix": {"T": 300}, "bounds": {"Dq": [0, 0.2]}, "shift": 0, "starts": 3,
- *           "iterations": 12, "library": 4096}
+ *           "iterations": 12, "library": 4096, "preedge": false, "edgeStep": false}
  *
  * All fields optional. Bounds and fixed values must lie within the network's training ranges
- * (PARAM_RANGES), as for `xasmap fit` without `--model simulator`. Errors name the field.
+ * (PARAM_RANGES), as for `xasmap fit` without `--model simulator`. `preedge` and `edgeStep`
+ * are `xasmap fit --preedge on` and `--edge-step on` (default off). Errors name the field.
  */
-import { PARAM_NAMES, PARAM_RANGES, type ParamName } from '../physics/ions.js';
+import { type PreEdgeOptions, defaultPreEdge, planPreEdge } from '../ops/preprocess.js';
+import { type IonName, PARAM_NAMES, PARAM_RANGES, type ParamName } from '../physics/ions.js';
 
 export interface ServeFitSettings {
   /** 9 values each, PARAM_NAMES order */
@@ -20,9 +22,13 @@ export interface ServeFitSettings {
   starts: number;
   iterations: number;
   library: number;
+  /** remove the pre-edge line before resampling (ops/preprocess.ts, as `xasmap fit --preedge on`) */
+  preedge: boolean;
+  /** fit the arctangent L3/L2 edge step as a third linear term (ops/edge-step.ts, as `--edge-step on`) */
+  edgeStep: boolean;
 }
 
-export const SERVE_FIT_DEFAULTS = { shift: 0, starts: 3, iterations: 12, library: 4096 } as const;
+export const SERVE_FIT_DEFAULTS = { shift: 0, starts: 3, iterations: 12, library: 4096, preedge: false, edgeStep: false } as const;
 const LIMITS = { starts: [1, 16], iterations: [1, 100], library: [16, 65536] } as const;
 
 /** Thrown with the message of an error frame (code BAD_FIT). */
@@ -46,7 +52,7 @@ export function parseServeFit(v: unknown): ServeFitSettings {
   const s: ServeFitSettings = { lower, upper, fixed, ...SERVE_FIT_DEFAULTS };
   if (v === undefined || v === null) return s;
   if (!isObj(v)) throw new FitSettingsError("start: 'fit' must be an object like {\"fix\": {\"T\": 300}, \"bounds\": {\"Dq\": [0, 0.2]}}");
-  const known = ['fix', 'bounds', 'shift', 'starts', 'iterations', 'library'];
+  const known = ['fix', 'bounds', 'shift', 'starts', 'iterations', 'library', 'preedge', 'edgeStep'];
   for (const key of Object.keys(v)) {
     if (!known.includes(key)) throw new FitSettingsError(`start: fit.${key}: unknown field (known: ${known.join(', ')})`);
   }
@@ -91,5 +97,30 @@ export function parseServeFit(v: unknown): ServeFitSettings {
     if (typeof x !== 'number' || !Number.isInteger(x) || x < lo || x > hi) throw new FitSettingsError(`start: fit.${key} must be an integer in [${lo}, ${hi}]`);
     s[key] = x;
   }
+  for (const key of ['preedge', 'edgeStep'] as const) {
+    const x = v[key];
+    if (x === undefined) continue;
+    if (typeof x !== 'boolean') throw new FitSettingsError(`start: fit.${key} must be true or false`);
+    s[key] = x;
+  }
   return s;
+}
+
+/** The pre-edge line removal of a scan: the start frame's energies (file order) and the region options. */
+export interface ServePreEdge {
+  energy: Float64Array;
+  options: PreEdgeOptions;
+}
+
+/**
+ * With `fit.preedge` and an `energy` axis: `xasmap fit`'s default pre-edge region for the ion
+ * and shift (ops/preprocess.ts defaultPreEdge) on the measured axis; null otherwise. Throws
+ * FitSettingsError when the axis has no pre-edge points at all (the line could never be removed).
+ */
+export function servePreEdge(fit: ServeFitSettings, ion: IonName, energy: readonly number[] | null): ServePreEdge | null {
+  if (!fit.preedge || energy === null) return null;
+  const options = defaultPreEdge(ion, fit.shift);
+  const plan = planPreEdge(energy, options);
+  if (plan.region === 'none') throw new FitSettingsError(`start: fit.preedge: the energy axis has no pre-edge region (${plan.reason ?? 'no points'})`);
+  return { energy: Float64Array.from(energy), options };
 }

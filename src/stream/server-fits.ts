@@ -3,7 +3,9 @@
  * measured spectrum on the scan's `energy` axis. Each accepted item is resampled onto the
  * model grid and goes into its own micro-batched stream (fitBatchSize pixels or batchMs);
  * a batch is fitted per scan (ops/fit.ts fitSpectra) with the scan's settings and its start
- * library, predicted at the scan's first fit batch and reused. Every item is answered with
+ * library, predicted at the scan's first fit batch and reused. `fit.preedge` removes the
+ * pre-edge line before the resampling (ops/preprocess.ts), `fit.edgeStep` adds the L3/L2 step
+ * background to the fit (ops/edge-step.ts), both as `xasmap fit` does. Every item is answered with
  * one `fitResult` (or an `error` via the server's callbacks); a fitted pixel also enters the
  * scan's render maps (fitted spectrum and parameters, the fit's SE).
  *
@@ -12,8 +14,10 @@
  */
 import { Subject, type Subscription, concatMap } from 'rxjs';
 import type { WebSocket } from 'ws';
+import { edgeStep } from '../ops/edge-step.js';
 import { type Forward, type LibrarySet, type MatMul, emptyMaps, fitSpectra, predictLibrary } from '../ops/fit.js';
 import { FIT_FLAG, type FitMaps } from '../ops/fit-types.js';
+import { preprocessStack } from '../ops/preprocess.js';
 import { FLAG, pixelFlags } from '../ops/render-maps.js';
 import { resampleSpectrum } from '../ops/resample.js';
 import { PARAM_NAMES } from '../physics/ions.js';
@@ -156,6 +160,7 @@ export function createFits(ctx: FitsContext): Fits {
             librarySet: lib,
             matmul: ctx.matmul,
             concurrency: 1,
+            ...(scan.fit.edgeStep ? { edgeStep: edgeStep(scan.ion, scan.grid) } : {}),
           });
           r = fit.maps;
         } catch (e) {
@@ -185,8 +190,10 @@ export function createFits(ctx: FitsContext): Fits {
       ctx.pixelError(scan, ws, 'BAD_MEASURED', `${where} (x=${x}, y=${y}): measured must be an array of ${scan.nMeasured} finite numbers (one per energy of 'start')`, x, y);
       return;
     }
+    // fit.preedge: the pre-edge line off the spectrum as read (file order), as `xasmap fit --preedge on`
+    const values = scan.preEdge ? preprocessStack(Float32Array.from(mv), 1, scan.preEdge.energy, { preEdge: scan.preEdge.options }).spectra : mv;
     const measured = new Float32Array(CHANNELS);
-    const status = resampleSpectrum(scan.fitAxis, mv, scan.grid, measured);
+    const status = resampleSpectrum(scan.fitAxis, values, scan.grid, measured);
     if (status === 'bad') {
       ctx.pixelError(scan, ws, 'BAD_MEASURED', `${where} (x=${x}, y=${y}): the measured spectrum is flat or covers fewer than 2 channels of the model window (with fit.shift ${scan.fit.shift} eV)`, x, y);
       return;

@@ -10,7 +10,7 @@ import type { FitMaps } from '../ops/fit-types.js';
 import type { RenderMaps } from '../ops/render-maps.js';
 import type { MeasuredAxis } from '../ops/resample.js';
 import type { IonName } from '../physics/ions.js';
-import type { ServeFitSettings } from './fit-settings.js';
+import type { ServeFitSettings, ServePreEdge } from './fit-settings.js';
 
 export const SERVE_CHANNELS = 501;
 
@@ -65,6 +65,8 @@ export interface Scan {
   fitKey: string;
   /** the energy axis with fit.shift applied (null without `energy`) */
   fitAxis: MeasuredAxis | null;
+  /** the pre-edge line removal of `fit.preedge` (null when off or without `energy`) */
+  preEdge: ServePreEdge | null;
   /** the fits so far (allocated with the first accepted fit pixel); null without fits */
   fitMaps: FitMaps | null;
   /** the scan had fit pixels (kept after the maps are dropped) */

@@ -43,7 +43,7 @@ import { type MeasuredAxis, boxNormaliseFinite, prepareAxis, resampleSpectrum, s
 import { ION_NAMES, type IonName, PARAM_NAMES, energyWindow, windowAxes } from '../physics/ions.js';
 import { spectralError } from '../physics/spectrum.js';
 import { decodePixelsFrame } from './binary-pixels.js';
-import { FitSettingsError, type ServeFitSettings, parseServeFit } from './fit-settings.js';
+import { FitSettingsError, type ServeFitSettings, type ServePreEdge, parseServeFit, servePreEdge } from './fit-settings.js';
 import { LIVE_PAGE_HTML } from './live-page.js';
 import { microBatch } from './micro-batch.js';
 import { createFits } from './server-fits.js';
@@ -680,8 +680,10 @@ export async function startServer(o: ServeOptions): Promise<XasServer> {
     }
     const energyKey = axis ? JSON.stringify(f.energy) : '';
     let fit: ServeFitSettings;
+    let preEdge: ServePreEdge | null;
     try {
       fit = parseServeFit(f.fit);
+      preEdge = servePreEdge(fit, ion, axis ? (f.energy as number[]) : null);
     } catch (e) {
       if (e instanceof FitSettingsError) throw new FrameError('BAD_FIT', e.message, { scan: id });
       throw e;
@@ -747,6 +749,7 @@ export async function startServer(o: ServeOptions): Promise<XasServer> {
       fit,
       fitKey,
       fitAxis: axis ? prepareAxis(f.energy as number[], fit.shift) : null,
+      preEdge,
       fitMaps: null,
       hasFit: false,
       fitted: 0,
