@@ -73,6 +73,12 @@ describe('train', () => {
     expect(lrs).toHaveLength(4);
     [4e-4, 3e-4, 2e-4, 1e-4].forEach((want, e) => expect(lrs[e]).toBeCloseTo(want, 15));
     expect(meta.training.initFrom).toMatchObject({ model: 'm-dense', epochs: 1 });
+    expect(meta.training.initFrom.history).toHaveLength(1);
+    // the card names both stages and the commands that made them
+    expect(runCli(['evaluate', '--model', out, '--data', db, '--report', join(dir, 'rep-tuned'), '--card']).code).toBe(0);
+    const card = readFileSync(join(out, 'MODEL.md'), 'utf8');
+    expect(card).toMatch(/Stage 1: `m-dense`, 1 epochs.*`xasmap train --data ni2-tiny\.h5 --arch dense --out m-dense --epochs 1 /);
+    expect(card).toMatch(/--schedule linear.*--init-from m-dense`/);
     // with a vanishing learning rate the continued model is the base model (a fresh one would be at its random start)
     const still = join(dir, 'm-dense-still');
     expect(runCli(['train', '--data', db, '--arch', 'dense', '--epochs', '1', '--lr', '1e-12', '--init-from', base, '--out', still]).code).toBe(0);

@@ -17,7 +17,12 @@ export function modelCard(meta: ModelMeta): string {
   L.push(`- Split 8:1:1 by seed ${meta.split.seed} (groups of ${meta.split.groupSize}): ${meta.split.train} train, ${meta.split.val} validation, ${meta.split.test} test rows (split.json lists validation and test rows).`);
   L.push(`- Architecture: ${meta.arch}, ${meta.paramCount} parameters, options ${JSON.stringify(meta.options)}; input: ${meta.features.size} FES features (monomials of degree <= ${meta.features.degree} of the 9 box-normalised parameters); output: 501 channels, linear.`);
   const sched = t.settings.schedule === 'linear' ? `decayed linearly to ${(t.settings.learningRate / t.settings.epochs).toExponential(1)}` : `halved after ${t.settings.lrPatience} epochs without improvement`;
-  if (t.initFrom) L.push(`- Started from \`${t.initFrom.model}\` (${t.initFrom.epochs} epochs, ${(t.initFrom.wallSeconds / 60).toFixed(1)} min, validation MSE ${t.initFrom.validationMse.toExponential(3)}) and trained further as below; total wall time ${((t.initFrom.wallSeconds + t.wallSeconds) / 60).toFixed(1)} min.`);
+  if (t.initFrom) {
+    const f = t.initFrom;
+    const fs = f.settings;
+    const first = fs ? `: \`xasmap train --data ${meta.dataset.file} --arch ${meta.arch} --out ${f.model} --epochs ${fs.epochs} --batch ${fs.batch} --seed ${fs.seed} --lr ${fs.learningRate}${fs.loss === 'mae' ? ' --loss mae' : ''}${fs.schedule === 'linear' ? ' --schedule linear' : ''}${meta.options.standardise === true ? ' --standardise' : ''}\`` : '';
+    L.push(`- Stage 1: \`${f.model}\`, ${f.epochs} epochs, ${(f.wallSeconds / 60).toFixed(1)} min, validation MSE ${f.validationMse.toExponential(3)}${first}. Stage 2 continues it as below; total wall time ${((f.wallSeconds + t.wallSeconds) / 60).toFixed(1)} min.`);
+  }
   L.push(`- Training: RMSprop on the ${t.settings.loss === 'mae' ? 'mean absolute error' : 'MSE'}, lr ${t.settings.learningRate} (${sched}), batch ${t.settings.batch}, seed ${t.settings.seed}, ${t.epochs} epochs (${t.stopped}), best epoch ${t.bestEpoch}; wall time ${(t.wallSeconds / 60).toFixed(1)} min on ${t.machine}, ${t.backend}; finished ${t.finished}, xasmap ${t.xasmapVersion}.`);
   const std = meta.options.standardise === true;
   if (std) L.push('- Targets standardised per channel (loss weighted by 1/sigma_c^2 with sigma floored at 0.05; the model ends in a fixed mean + sigma x output layer).');

@@ -155,7 +155,14 @@ export async function runTrain(opts: TrainOptions, io: CliIo): Promise<number> {
     const init = readInitModel(opts.initFrom, arch, datasetInfo, settings.seed);
     model = await loadModel(opts.initFrom);
     Object.assign(archOptions, init.options);
-    initFrom = { model: basename(resolvePath(opts.initFrom)), epochs: init.training.epochs, wallSeconds: init.training.wallSeconds, validationMse: init.validation.mse };
+    initFrom = {
+      model: basename(resolvePath(opts.initFrom)),
+      epochs: init.training.epochs,
+      wallSeconds: init.training.wallSeconds,
+      validationMse: init.validation.mse,
+      settings: init.training.settings,
+      history: init.training.history,
+    };
     state = initialState(settings);
     mkdirSync(out, { recursive: true });
     io.stderr(`starting from ${opts.initFrom} (${init.training.epochs} epochs, validation MSE ${init.validation.mse.toExponential(3)})`);
@@ -197,7 +204,7 @@ export async function runTrain(opts: TrainOptions, io: CliIo): Promise<number> {
         io.stderr(
           `epoch ${st.epoch}: loss ${rec.loss.toExponential(3)}, val MSE ${rec.valMse.toExponential(3)} MAE ${rec.valMae.toExponential(3)}, lr ${rec.learningRate.toExponential(1)}, ${rec.seconds.toFixed(0)} s${improved ? ' (best)' : ''}; ETA ${formatDuration(left)} at most`,
         );
-        await writeLossCurve(join(out, 'loss.png'), st, ion, arch);
+        await writeLossCurve(join(out, 'loss.png'), st, ion, arch, settings, initFrom);
       },
     });
   } finally {
@@ -256,18 +263,34 @@ function readInitModel(dir: string, arch: string, dataset: ModelMeta['dataset'],
   return meta;
 }
 
-async function writeLossCurve(path: string, st: TrainState, ion: string, arch: string): Promise<void> {
-  const ep = st.history.map((h) => h.epoch);
+async function writeLossCurve(
+  path: string,
+  st: TrainState,
+  ion: string,
+  arch: string,
+  settings: TrainSettings,
+  initFrom: ModelMeta['training']['initFrom'],
+): Promise<void> {
+  // a continued model (--init-from) shows its first stage too, on one epoch axis
+  const before = initFrom?.history ?? [];
+  const offset = before.length ? before[before.length - 1]!.epoch : 0;
+  const lossName = (s: TrainSettings | undefined): string => (s?.loss === 'mae' ? 'MAE' : 'MSE');
+  const ep = st.history.map((h) => h.epoch + offset);
+  const series = [
+    ...(before.length ? [{ x: before.map((h) => h.epoch), y: before.map((h) => h.loss), label: `training loss, ${initFrom?.model} (${lossName(initFrom?.settings)})` }] : []),
+    { x: ep, y: st.history.map((h) => h.loss), label: `training loss (${lossName(settings)})` },
+    { x: [...before.map((h) => h.epoch), ...ep], y: [...before.map((h) => h.valMse), ...st.history.map((h) => h.valMse)], label: 'validation MSE', dash: '6,4' },
+  ];
   const svg = linePlot({
-    series: [
-      { x: ep, y: st.history.map((h) => h.loss), label: 'training loss (MSE)' },
-      { x: ep, y: st.history.map((h) => h.valMse), label: 'validation MSE', dash: '6,4' },
-    ],
+    series,
     logY: true,
     title: `${arch} ${ion}: loss per epoch`,
     xlabel: 'epoch',
-    ylabel: 'mean squared error (box-normalised intensity²)',
-    markers: st.bestEpoch ? [{ x: st.bestEpoch, label: `best ${st.bestEpoch}` }] : [],
+    ylabel: 'loss (box-normalised intensity, squared for MSE)',
+    markers: [
+      ...(offset ? [{ x: offset, label: `continued after ${offset}` }] : []),
+      ...(st.bestEpoch ? [{ x: st.bestEpoch + offset, label: `best ${st.bestEpoch + offset}` }] : []),
+    ],
   });
   await svgToPng(svg, path);
 }

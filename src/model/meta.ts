@@ -27,7 +27,7 @@ export interface ModelMeta {
     finished: string;
     history: EpochRecord[];
     /** fine-tuned from this model (train --init-from): its directory name, epochs, wall time, validation MSE */
-    initFrom?: { model: string; epochs: number; wallSeconds: number; validationMse: number };
+    initFrom?: { model: string; epochs: number; wallSeconds: number; validationMse: number; settings?: TrainSettings; history?: EpochRecord[] };
   };
   validation: { mse: number; mae: number };
   /** filled by `xasmap evaluate --card` */
