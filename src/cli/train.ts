@@ -16,7 +16,7 @@ import { loadModel, saveModel } from '../io/model-files.js';
 import { hasCheckpoint, loadCheckpoint, removeCheckpoint, saveCheckpoint } from '../io/checkpoint.js';
 import { linePlot } from '../io/plot-svg.js';
 import { svgToPng } from '../io/png.js';
-import { isIonName, energyWindow, PARAM_NAMES, PARAM_RANGES } from '../physics/ions.js';
+import { isIonName, energyWindow, splitChannel, PARAM_NAMES, PARAM_RANGES } from '../physics/ions.js';
 import { initBackend, type BackendKind } from '../model/backend.js';
 import { buildDense, buildSlcnn7 } from '../model/architectures.js';
 import { FES_DEGREE, FES_MONOMIALS, FES_SIZE, fesFeatures } from '../model/features.js';
@@ -61,11 +61,6 @@ interface CheckpointState {
   arch: string;
   dataset: ModelMeta['dataset'];
   wallSeconds: number;
-}
-
-/** First channel of the L2 side: w >= zeta2p/4. */
-export function splitChannel(win: { wMin: number; step: number; split: number }): number {
-  return Math.ceil((win.split - win.wMin) / win.step - 1e-9);
 }
 
 export async function runTrain(opts: TrainOptions, io: CliIo): Promise<number> {

@@ -31,6 +31,7 @@
  * the model ('xasmap>VoigtOutput').
  */
 import * as tf from '@tensorflow/tfjs';
+import { splitChannel } from '../physics/ions.js';
 
 export interface VoigtOutputArgs {
   /** output channels (501) */
@@ -228,7 +229,7 @@ export function voigtArgsFor(
   }) as VoigtOutputArgs['ranges'];
   return {
     channels: win.n,
-    splitChannel: Math.ceil((win.split - win.wMin) / win.step - 1e-9),
+    splitChannel: splitChannel(win),
     step: win.step,
     featureIndex: idx,
     ranges: r,

@@ -53,6 +53,11 @@ export function energyWindow(name: IonName): EnergyWindow {
   return { wMin: -z / 2 - 5, step: CHANNEL_STEP, n: N_CHANNELS, split: z / 4, offset: z / 2 + d.edge.L3 };
 }
 
+/** First channel on the L2 side of the Lorentzian switch (w >= zeta2p / 4): where the L3 and L2 sub-networks meet. */
+export function splitChannel(win: { wMin: number; step: number; split: number }): number {
+  return Math.ceil((win.split - win.wMin) / win.step - 1e-9);
+}
+
 export function windowAxes(win: EnergyWindow): { w: Float64Array; energy: Float64Array } {
   const w = new Float64Array(win.n);
   const energy = new Float64Array(win.n);
