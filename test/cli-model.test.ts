@@ -62,7 +62,7 @@ describe('train', () => {
     expect(JSON.parse(readFileSync(join(dir, 'm-dense', 'meta.json'), 'utf8')).arch).toBe('dense');
   });
 
-  it('--init-from continues a trained model (first epoch starts at its validation MSE); --schedule linear decays lr as lr0 (E - e + 1) / E', () => {
+  it('--init-from continues a trained model (first epoch starts at its validation MSE); --schedule linear decays lr as lr0 (E - e + 1) / E', async () => {
     const base = join(dir, 'm-dense');
     const baseMeta = JSON.parse(readFileSync(join(base, 'meta.json'), 'utf8'));
     const out = join(dir, 'm-dense-tuned');
@@ -79,6 +79,13 @@ describe('train', () => {
     const card = readFileSync(join(out, 'MODEL.md'), 'utf8');
     expect(card).toMatch(/Stage 1: `m-dense`, 1 epochs.*`xasmap train --data ni2-tiny\.h5 --arch dense --out m-dense --epochs 1 /);
     expect(card).toMatch(/--schedule linear.*--init-from m-dense`/);
+    // a continued run that is interrupted and resumed still records where it started
+    const cont = join(dir, 'm-dense-cont');
+    const contArgs = ['train', '--data', db, '--arch', 'dense', '--epochs', '6', '--batch', '32', '--init-from', base, '--out', cont];
+    const ci = await runCliInterrupted(contArgs, /epoch 2: loss/, 'SIGINT');
+    expect(ci.code).toBe(130);
+    expect(runCli(contArgs).code).toBe(0);
+    expect(JSON.parse(readFileSync(join(cont, 'meta.json'), 'utf8')).training.initFrom).toMatchObject({ model: 'm-dense', epochs: 1 });
     // with a vanishing learning rate the continued model is the base model (a fresh one would be at its random start)
     const still = join(dir, 'm-dense-still');
     expect(runCli(['train', '--data', db, '--arch', 'dense', '--epochs', '1', '--lr', '1e-12', '--init-from', base, '--out', still]).code).toBe(0);

@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../src/model/backend.js';
 import { buildDense, buildSlcnn7 } from '../src/model/architectures.js';
-import { FES_MONOMIALS, FES_SIZE, fesFeatures } from '../src/model/features.js';
+import { FES_SIZE, fesFeatures } from '../src/model/features.js';
 import { VoigtOutput, voigtArgsFor } from '../src/model/voigt-output.js';
 import { FourierFeatures } from '../src/model/fourier-features.js';
 import { loadModel, saveModel } from '../src/io/model-files.js';
@@ -22,7 +22,7 @@ beforeAll(async () => {
 });
 
 const win = energyWindow('Ni2+');
-const args = voigtArgsFor(win, FES_MONOMIALS, PARAM_NAMES, PARAM_RANGES);
+const args = voigtArgsFor(win);
 const grid = { wMin: win.wMin, step: win.step, n: win.n };
 
 function boxNormalise(v: Float64Array): Float64Array {

@@ -19,7 +19,7 @@ import { svgToPng } from '../io/png.js';
 import { isIonName, energyWindow, splitChannel, PARAM_NAMES, PARAM_RANGES } from '../physics/ions.js';
 import { initBackend, type BackendKind } from '../model/backend.js';
 import { buildDense, buildSlcnn7 } from '../model/architectures.js';
-import { FES_DEGREE, FES_MONOMIALS, FES_SIZE, fesFeatures } from '../model/features.js';
+import { FES_DEGREE, FES_SIZE, degreeOneFeature, fesFeatures } from '../model/features.js';
 import { voigtArgsFor } from '../model/voigt-output.js';
 import { makeSplit } from '../model/split.js';
 import { channelMoments } from '../model/output-affine.js';
@@ -61,6 +61,8 @@ interface CheckpointState {
   arch: string;
   dataset: ModelMeta['dataset'];
   wallSeconds: number;
+  /** the --init-from model of a continued run, so a resumed run still records it */
+  initFrom?: ModelMeta['training']['initFrom'];
 }
 
 export async function runTrain(opts: TrainOptions, io: CliIo): Promise<number> {
@@ -121,10 +123,10 @@ export async function runTrain(opts: TrainOptions, io: CliIo): Promise<number> {
   if (opts.fourier !== undefined) {
     const count = intOption('fourier', opts.fourier, 1, 128);
     const sigma = numberOption('fourier-sigma', opts.fourierSigma, 3, { gt: 0 });
-    const columns = PARAM_NAMES.map((_, p) => FES_MONOMIALS.findIndex((m) => m.length === 1 && m[0] === p));
+    const columns = PARAM_NAMES.map((_, p) => degreeOneFeature(p));
     archOptions.fourier = { columns, count, sigma, seed: settings.seed };
   }
-  if (opts.voigt) archOptions.voigt = voigtArgsFor(win, FES_MONOMIALS, PARAM_NAMES, PARAM_RANGES);
+  if (opts.voigt) archOptions.voigt = voigtArgsFor(win);
   // floor 0.05: channels that hardly vary (pre-edge) get at most ~36x the weight of the peaks
   const moments = opts.standardise ? channelMoments(db.spectra, 501, split.train, 0.05) : undefined;
   // the Voigt output is box-normalised itself: standardising then only weights the loss
@@ -144,6 +146,7 @@ export async function runTrain(opts: TrainOptions, io: CliIo): Promise<number> {
     model = ck.model;
     state = ck.state.train;
     wallBefore = ck.state.wallSeconds;
+    initFrom = ck.state.initFrom;
     await optimizer.setWeights(ck.optimizerWeights);
     io.stderr(`resuming ${out} after epoch ${state.epoch} (best validation MSE ${state.bestValMse.toExponential(3)} at epoch ${state.bestEpoch})`);
   } else if (opts.initFrom) {
@@ -193,7 +196,7 @@ export async function runTrain(opts: TrainOptions, io: CliIo): Promise<number> {
         const rec = st.history[st.history.length - 1]!;
         if (improved) await saveModel(model, out, { force: true });
         const wall = wallBefore + (performance.now() - t0) / 1000;
-        await saveCheckpoint<CheckpointState>(ckptDir, model, optimizer, { train: st, settings, arch, dataset: datasetInfo, wallSeconds: wall });
+        await saveCheckpoint<CheckpointState>(ckptDir, model, optimizer, { train: st, settings, arch, dataset: datasetInfo, wallSeconds: wall, ...(initFrom ? { initFrom } : {}) });
         const left = (settings.epochs - st.epoch) * rec.seconds;
         if (io.isTTY) io.stderr('\n');
         io.stderr(

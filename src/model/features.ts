@@ -46,6 +46,13 @@ function buildMonomials(nVars: number, degree: number): number[][] {
 /** Variable indices of each feature, in feature order (the constant is []). */
 export const FES_MONOMIALS: readonly (readonly number[])[] = buildMonomials(N_PARAMS, FES_DEGREE);
 
+/** Column of the degree-1 feature of parameter p (its box-normalised value). */
+export function degreeOneFeature(p: number): number {
+  const f = FES_MONOMIALS.findIndex((m) => m.length === 1 && m[0] === p);
+  if (f < 0) throw new RangeError(`no degree-1 FES feature for parameter ${p}`);
+  return f;
+}
+
 /** Number of FES features: 220. */
 export const FES_SIZE = FES_MONOMIALS.length;
 

@@ -31,7 +31,8 @@
  * the model ('xasmap>VoigtOutput').
  */
 import * as tf from '@tensorflow/tfjs';
-import { splitChannel } from '../physics/ions.js';
+import { PARAM_NAMES, PARAM_RANGES, splitChannel } from '../physics/ions.js';
+import { degreeOneFeature } from './features.js';
 
 export interface VoigtOutputArgs {
   /** output channels (501) */
@@ -205,28 +206,14 @@ export class VoigtOutput extends tf.layers.Layer {
 tf.serialization.registerClass(VoigtOutput);
 
 /**
- * VoigtOutput settings for a window (wMin, step, split = zeta2p/4 in eV) and the FES
- * layout: the degree-1 features of sigmaG, Gamma1, Gamma2 and their training ranges;
- * base widths at the ranges' lower ends.
+ * VoigtOutput settings for a window (wMin, step, split = zeta2p/4 in eV): the degree-1
+ * FES features of sigmaG, Gamma1, Gamma2, their training ranges, and base widths at
+ * the ranges' lower ends.
  */
-export function voigtArgsFor(
-  win: { wMin: number; step: number; split: number; n: number },
-  monomials: readonly (readonly number[])[],
-  paramNames: readonly string[],
-  ranges: Readonly<Record<string, readonly [number, number]>>,
-): Omit<VoigtOutputArgs, 'name'> {
+export function voigtArgsFor(win: { wMin: number; step: number; split: number; n: number }): Omit<VoigtOutputArgs, 'name'> {
   const names = ['sigmaG', 'Gamma1', 'Gamma2'] as const;
-  const idx = names.map((nm) => {
-    const p = paramNames.indexOf(nm);
-    const f = monomials.findIndex((m) => m.length === 1 && m[0] === p);
-    if (p < 0 || f < 0) throw new RangeError(`voigtArgsFor: no degree-1 feature for ${nm}`);
-    return f;
-  }) as [number, number, number];
-  const r = names.map((nm) => {
-    const v = ranges[nm];
-    if (!v) throw new RangeError(`voigtArgsFor: no range for ${nm}`);
-    return [v[0], v[1]] as [number, number];
-  }) as VoigtOutputArgs['ranges'];
+  const idx = names.map((nm) => degreeOneFeature(PARAM_NAMES.indexOf(nm))) as [number, number, number];
+  const r = names.map((nm) => [PARAM_RANGES[nm][0], PARAM_RANGES[nm][1]] as [number, number]) as VoigtOutputArgs['ranges'];
   return {
     channels: win.n,
     splitChannel: splitChannel(win),
