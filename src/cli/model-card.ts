@@ -5,6 +5,11 @@ import type { ModelMeta } from '../model/meta.js';
 
 const pct = (x: unknown) => (typeof x === 'number' ? `${(100 * x).toFixed(2)} %` : '-');
 
+/** The train flags of a non-default schedule and loss, as typed on the command line. */
+function recipeFlags(s: ModelMeta['training']['settings']): string {
+  return `${s.schedule === 'linear' ? ' --schedule linear' : ''}${s.loss === 'mae' ? ' --loss mae' : ''}`;
+}
+
 export function modelCard(meta: ModelMeta): string {
   const t = meta.training;
   const ev = (meta.evaluation ?? {}) as Record<string, Record<string, unknown> | undefined> & { compare?: Record<string, unknown> };
@@ -20,13 +25,13 @@ export function modelCard(meta: ModelMeta): string {
   if (t.initFrom) {
     const f = t.initFrom;
     const fs = f.settings;
-    const first = fs ? `: \`xasmap train --data ${meta.dataset.file} --arch ${meta.arch} --out ${f.model} --epochs ${fs.epochs} --batch ${fs.batch} --seed ${fs.seed} --lr ${fs.learningRate}${fs.loss === 'mae' ? ' --loss mae' : ''}${fs.schedule === 'linear' ? ' --schedule linear' : ''}${meta.options.standardise === true ? ' --standardise' : ''}\`` : '';
+    const first = fs ? `: \`xasmap train --data ${meta.dataset.file} --arch ${meta.arch} --out ${f.model} --epochs ${fs.epochs} --batch ${fs.batch} --seed ${fs.seed} --lr ${fs.learningRate}${recipeFlags(fs)}${meta.options.standardise === true ? ' --standardise' : ''}\`` : '';
     L.push(`- Stage 1: \`${f.model}\`, ${f.epochs} epochs, ${(f.wallSeconds / 60).toFixed(1)} min, validation MSE ${f.validationMse.toExponential(3)}${first}. Stage 2 continues it as below; total wall time ${((f.wallSeconds + t.wallSeconds) / 60).toFixed(1)} min.`);
   }
   L.push(`- Training: RMSprop on the ${t.settings.loss === 'mae' ? 'mean absolute error' : 'MSE'}, lr ${t.settings.learningRate} (${sched}), batch ${t.settings.batch}, seed ${t.settings.seed}, ${t.epochs} epochs (${t.stopped}), best epoch ${t.bestEpoch}; wall time ${(t.wallSeconds / 60).toFixed(1)} min on ${t.machine}, ${t.backend}; finished ${t.finished}, xasmap ${t.xasmapVersion}.`);
   const std = meta.options.standardise === true;
   if (std) L.push('- Targets standardised per channel (loss weighted by 1/sigma_c^2 with sigma floored at 0.05; the model ends in a fixed mean + sigma x output layer).');
-  L.push(`- Command: \`xasmap train --data ${meta.dataset.file} --arch ${meta.arch} --out models/${meta.ion} --epochs ${t.settings.epochs} --batch ${t.settings.batch} --seed ${t.settings.seed} --lr ${t.settings.learningRate} --patience ${t.settings.stopPatience}${t.settings.schedule === 'linear' ? ' --schedule linear' : ''}${t.settings.loss === 'mae' ? ' --loss mae' : ''}${std ? ' --standardise' : ''}${meta.options.voigt ? ' --voigt' : ''}${t.initFrom ? ` --init-from ${t.initFrom.model}` : ''}\``);
+  L.push(`- Command: \`xasmap train --data ${meta.dataset.file} --arch ${meta.arch} --out models/${meta.ion} --epochs ${t.settings.epochs} --batch ${t.settings.batch} --seed ${t.settings.seed} --lr ${t.settings.learningRate} --patience ${t.settings.stopPatience}${recipeFlags(t.settings)}${std ? ' --standardise' : ''}${meta.options.voigt ? ' --voigt' : ''}${t.initFrom ? ` --init-from ${t.initFrom.model}` : ''}\``);
   L.push('- Loss curve: loss.png; evaluation plots: report/ (when shipped).', '');
   L.push('## What it measured', '');
   L.push(`- Validation (best epoch): MSE ${meta.validation.mse.toExponential(3)}, MAE ${meta.validation.mae.toExponential(3)}.`);
