@@ -2,7 +2,14 @@
 # Builds, evaluates and ships the model of one ion, end to end (about 1-2 h on 2 cores;
 # never run in CI). Resumable: run it again after an interruption.
 #
-#   scripts/make-model.sh ION [COUNT] [EPOCHS] [TUNE]   e.g. scripts/make-model.sh Fe2+ 120000 80 10
+#   scripts/make-model.sh ION [COUNT] [EPOCHS] [TUNE] [PER_DIAG] [WARM_ION]
+#   e.g. scripts/make-model.sh Fe2+ 120000 80 10;  scripts/make-model.sh Mn3+ 120000 25 10 4 Mn2+
+#
+# PER_DIAG K (default 1) makes the training database with `dataset --per-diag K`: rows share
+# one diagonalisation in groups of K (about K times faster for d4-d6); the split keeps groups whole.
+# WARM_ION starts both networks from that ion's finished models in data-local/models
+# (`train --warm-start`; docs/training.md: the Fe3+ sLCNN-7 started from Fe2+ is after 1
+# epoch where the fresh one is after 10).
 #
 # 1. training database (and Oh / C4v test sets) in data-local/
 # 2. sLCNN-7 and the dense baseline trained side by side (wasm uses one core each):
@@ -16,20 +23,31 @@ ion=${1:?usage: scripts/make-model.sh ION [COUNT] [EPOCHS]}
 count=${2:-120000}
 epochs=${3:-80}
 tune=${4:-10}
+per=${5:-1}
+warm=${6:-}
 cd "$(dirname "$0")/.."
 npx tsc -p tsconfig.json
 x="node bin/xasmap.js"
 tag=$(echo "$ion" | tr -d '+' | tr 'A-Z' 'a-z')
 d=data-local
 mkdir -p $d/models $d/reports
-per=1
 [ -f $d/$tag-d4h.h5 ] || $x dataset --ion "$ion" --count "$count" --seed 1 --per-diag $per --out $d/$tag-d4h.h5
 [ -f $d/$tag-oh.h5 ] || $x dataset --ion "$ion" --count 10000 --seed 101 --ranges oh --out $d/$tag-oh.h5
 [ -f $d/$tag-c4v.h5 ] || $x dataset --ion "$ion" --count 10000 --seed 102 --ranges c4v --out $d/$tag-c4v.h5
 m=$d/models/$tag-slcnn7
 b=$d/models/$tag-dense
-[ -f $m/meta.json ] || $x train --data $d/$tag-d4h.h5 --out $m --arch slcnn7 --standardise --epochs "$epochs" > $d/train-$tag-slcnn7.log 2>&1 &
-[ -f $b/meta.json ] || $x train --data $d/$tag-d4h.h5 --out $b --arch dense --standardise --epochs "$epochs" > $d/train-$tag-dense.log 2>&1 &
+warmFrom() { # the finished model of the warm-start ion for one architecture (its second stage if it has one)
+  [ -n "$warm" ] || return 0
+  local w
+  w=$d/models/$(echo "$warm" | tr -d '+' | tr 'A-Z' 'a-z')-$1
+  [ -f $w-mae/meta.json ] && w=$w-mae
+  [ -f $w/meta.json ] || { echo "no finished $1 model of $warm in $w" >&2; exit 2; }
+  echo "--warm-start $w"
+}
+ws=$(warmFrom slcnn7)
+wb=$(warmFrom dense)
+[ -f $m/meta.json ] || $x train --data $d/$tag-d4h.h5 --out $m --arch slcnn7 --standardise --epochs "$epochs" $ws > $d/train-$tag-slcnn7.log 2>&1 &
+[ -f $b/meta.json ] || $x train --data $d/$tag-d4h.h5 --out $b --arch dense --standardise --epochs "$epochs" $wb > $d/train-$tag-dense.log 2>&1 &
 wait
 if [ "$tune" -gt 0 ]; then
   tuneArgs=(--data $d/$tag-d4h.h5 --standardise --loss mae --schedule linear --lr 0.00025 --epochs "$tune")

@@ -106,6 +106,33 @@ describe('train', () => {
     expect(runCli(['train', '--data', db, '--loss', 'huber', '--out', join(dir, 'm-bad-loss')]).stderr).toMatch(/--loss must be mse or mae/);
   });
 
+  it('--warm-start seeds a new model with the layers of a trained one (with a vanishing learning rate it predicts like it); the card says so', () => {
+    const base = join(dir, 'm-dense');
+    const baseMeta = JSON.parse(readFileSync(join(base, 'meta.json'), 'utf8'));
+    const out = join(dir, 'm-dense-warm');
+    const r = runCli(['train', '--data', db, '--arch', 'dense', '--epochs', '1', '--lr', '1e-12', '--warm-start', base, '--out', out]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/warm start from .*m-dense \(Ni2\+, 1 epochs\): (\d+) of \1 trainable parameters copied/);
+    const meta = JSON.parse(readFileSync(join(out, 'meta.json'), 'utf8'));
+    expect(meta.training.warmStart).toMatchObject({ model: 'm-dense', ion: 'Ni2+', epochs: 1, skipped: [] });
+    expect(meta.training.initFrom).toBeUndefined();
+    // same database and seed here, so the validation rows are the base model's: same MSE (a fresh model is far off)
+    expect(Math.abs(meta.training.history[0].valMse - baseMeta.validation.mse)).toBeLessThan(1e-4 * baseMeta.validation.mse);
+    expect(runCli(['evaluate', '--model', out, '--data', db, '--report', join(dir, 'rep-warm'), '--card']).code).toBe(0);
+    const card = readFileSync(join(out, 'MODEL.md'), 'utf8');
+    expect(card).toMatch(/Warm start: the 6 trainable layers of equal shape .* copied from `m-dense` \(Ni2\+, 1 epochs.*trained on this database with the same split/);
+    expect(card).toMatch(/--warm-start m-dense`/);
+    const wrongArch = runCli(['train', '--data', db, '--arch', 'slcnn7', '--epochs', '1', '--warm-start', base, '--out', join(dir, 'm-warm-bad')]);
+    expect(wrongArch.code).toBe(2);
+    expect(wrongArch.stderr).toMatch(/--warm-start .*m-dense: it is a dense model; this run trains --arch slcnn7/);
+    const leak = runCli(['train', '--data', db, '--arch', 'dense', '--seed', '9', '--epochs', '1', '--warm-start', base, '--out', join(dir, 'm-warm-leak')]);
+    expect(leak.code).toBe(2);
+    expect(leak.stderr).toMatch(/would be among this run's test rows \(use --seed 1\)/);
+    const both = runCli(['train', '--data', db, '--arch', 'dense', '--init-from', base, '--warm-start', base, '--out', join(dir, 'm-warm-both')]);
+    expect(both.code).toBe(2);
+    expect(both.stderr).toMatch(/exclude each other/);
+  });
+
   it('rejects an incomplete database and bad options with exit code 2', async () => {
     const partial = join(dir, 'incomplete.h5');
     const i = await runCliInterrupted(['dataset', '--ion', 'Co3+', '--count', '2000', '--out', partial, '--workers', '1'], /writing/, 'SIGINT', 1500);

@@ -13,6 +13,7 @@ import { buildDense, buildSlcnn7 } from '../src/model/architectures.js';
 import { FES_SIZE, fesFeatures } from '../src/model/features.js';
 import { VoigtOutput, voigtArgsFor } from '../src/model/voigt-output.js';
 import { FourierFeatures } from '../src/model/fourier-features.js';
+import { copyMatchingWeights } from '../src/model/warm-start.js';
 import { loadModel, saveModel } from '../src/io/model-files.js';
 import { broadenSticks } from '../src/physics/voigt.js';
 import { energyWindow, PARAM_NAMES, PARAM_RANGES } from '../src/physics/ions.js';
@@ -166,5 +167,39 @@ describe('FourierFeatures', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('warm start (copyMatchingWeights)', () => {
+  const TINY = { trunk: [16, 8] as [number, number], steps: [12, 10] as [number, number], channels: 2, filters: 2, kernelSize: 3, lcLayers: 2 };
+  const flat = (l: tf.layers.Layer): number[] => l.getWeights().flatMap((w) => Array.from(w.dataSync()));
+
+  it('copies every trainable layer of equal shape, keeps the fixed output layer of the target', () => {
+    const source = buildDense({ seed: 1, trunk: [16, 8], hidden: [12], outputAffine: { shift: new Array(501).fill(0.5), scale: new Array(501).fill(2) } });
+    const target = buildDense({ seed: 7, trunk: [16, 8], hidden: [12], outputAffine: { shift: new Array(501).fill(0.1), scale: new Array(501).fill(3) } });
+    const r = copyMatchingWeights(target, source);
+    expect(r.skipped).toEqual([]);
+    expect(r.copiedParams).toBe(r.trainableParams);
+    expect(r.trainableParams).toBe(FES_SIZE * 16 + 16 + 16 * 8 + 8 + 8 * 12 + 12 + 12 * 501 + 501);
+    for (const l of target.layers) if (l.trainable && l.trainableWeights.length) expect(flat(l)).toEqual(flat(source.getLayer(l.name)));
+    // the fixed standardisation stays the target's: on the same input, target = 0.1 + 3 (source - 0.5) / 2
+    const x = tf.randomUniform([3, FES_SIZE], 0, 1, 'float32', 4);
+    const ys = (source.predict(x) as tf.Tensor).dataSync();
+    const yt = (target.predict(x) as tf.Tensor).dataSync();
+    for (let i = 0; i < ys.length; i += 97) expect(yt[i]!).toBeCloseTo(0.1 + (3 * (ys[i]! - 0.5)) / 2, 4);
+  });
+
+  it('across elements (another L3/L2 split) sLCNN-7 keeps trunk and LC layers, the two output layers start fresh', () => {
+    const source = buildSlcnn7({ ...TINY, seed: 1, splitChannel: 186 });
+    const target = buildSlcnn7({ ...TINY, seed: 2, splitChannel: 169 });
+    const before = flat(target.getLayer('l3_lc1'));
+    const r = copyMatchingWeights(target, source);
+    expect([...r.copied].sort()).toEqual(['l2_lc1', 'l2_lc2', 'l2_proj', 'l3_lc1', 'l3_lc2', 'l3_proj', 'trunk_1', 'trunk_2']);
+    expect(r.skipped).toEqual(['l3_out', 'l2_out']);
+    expect(flat(target.getLayer('trunk_1'))).toEqual(flat(source.getLayer('trunk_1')));
+    expect(flat(target.getLayer('l3_lc1'))).toEqual(flat(source.getLayer('l3_lc1')));
+    expect(before).not.toEqual(flat(target.getLayer('l3_lc1')));
+    // the output layers keep their fresh initialisation (other shapes: 169 vs 186 L3 channels)
+    expect(target.getLayer('l3_out').getWeights()[0]!.shape).toEqual([source.getLayer('l3_out').getWeights()[0]!.shape[0], 169]);
   });
 });

@@ -64,6 +64,7 @@ export function buildProgram(io: CliIo, setCode: (c: number) => void): Command {
     .option('--schedule <kind>', 'learning rate: plateau (halve after 4 epochs without a new best) or linear (decay to lr/epochs)', 'plateau')
     .option('--loss <kind>', 'training loss: mse (the paper\'s) or mae (mean absolute error, closer to SE)', 'mse')
     .option('--init-from <dir>', 'start from the weights of a trained model of the same ion, database and seed (fine-tuning; its architecture is used)')
+    .option('--warm-start <dir>', 'start a new model from the weights of a trained model of another ion (layers of equal shape; e.g. Mn3+ from Mn2+); split and standardisation are this database\'s')
     .option('--backend <b>', 'auto | wasm | gpu | cpu', 'wasm')
     .option('--standardise', 'learn per-channel standardised spectra (fixed output layer: mean + std x output)')
     .option('--fourier <m>', 'append m random Fourier features (sin, cos) of the 9 normalised parameters to the FES input (src/model/fourier-features.ts)')

@@ -25,13 +25,17 @@ export function modelCard(meta: ModelMeta): string {
   if (t.initFrom) {
     const f = t.initFrom;
     const fs = f.settings;
-    const first = fs ? `: \`xasmap train --data ${meta.dataset.file} --arch ${meta.arch} --out ${f.model} --epochs ${fs.epochs} --batch ${fs.batch} --seed ${fs.seed} --lr ${fs.learningRate}${recipeFlags(fs)}${meta.options.standardise === true ? ' --standardise' : ''}\`` : '';
+    const first = fs ? `: \`xasmap train --data ${meta.dataset.file} --arch ${meta.arch} --out ${f.model} --epochs ${fs.epochs} --batch ${fs.batch} --seed ${fs.seed} --lr ${fs.learningRate}${recipeFlags(fs)}${meta.options.standardise === true ? ' --standardise' : ''}${f.warmStart ? ` --warm-start ${f.warmStart.model}` : ''}\`` : '';
     L.push(`- Stage 1: \`${f.model}\`, ${f.epochs} epochs, ${(f.wallSeconds / 60).toFixed(1)} min, validation MSE ${f.validationMse.toExponential(3)}${first}. Stage 2 continues it as below; total wall time ${((f.wallSeconds + t.wallSeconds) / 60).toFixed(1)} min.`);
+  }
+  const w = t.warmStart ?? t.initFrom?.warmStart;
+  if (w) {
+    L.push(`- Warm start${t.warmStart ? '' : ' of stage 1'}: the ${w.copied.length} trainable layers of equal shape (${w.copiedParams} of ${w.trainableParams} parameters) were copied from \`${w.model}\` (${w.ion}, ${w.epochs} epochs, validation MSE ${w.validationMse.toExponential(3)}) before training${w.skipped.length ? `; fresh initialisation: ${w.skipped.join(', ')}` : ''}. ${w.sameDatabase ? 'It was trained on this database with the same split, so the test split stays held out.' : `It was trained on \`${w.dataset}\`, not on this database, so the test split stays held out.`}`);
   }
   L.push(`- Training: RMSprop on the ${t.settings.loss === 'mae' ? 'mean absolute error' : 'MSE'}, lr ${t.settings.learningRate} (${sched}), batch ${t.settings.batch}, seed ${t.settings.seed}, ${t.epochs} epochs (${t.stopped}), best epoch ${t.bestEpoch}; wall time ${(t.wallSeconds / 60).toFixed(1)} min on ${t.machine}, ${t.backend}; finished ${t.finished}, xasmap ${t.xasmapVersion}.`);
   const std = meta.options.standardise === true;
   if (std) L.push('- Targets standardised per channel (loss weighted by 1/sigma_c^2 with sigma floored at 0.05; the model ends in a fixed mean + sigma x output layer).');
-  L.push(`- Command: \`xasmap train --data ${meta.dataset.file} --arch ${meta.arch} --out models/${meta.ion} --epochs ${t.settings.epochs} --batch ${t.settings.batch} --seed ${t.settings.seed} --lr ${t.settings.learningRate} --patience ${t.settings.stopPatience}${recipeFlags(t.settings)}${std ? ' --standardise' : ''}${meta.options.voigt ? ' --voigt' : ''}${t.initFrom ? ` --init-from ${t.initFrom.model}` : ''}\``);
+  L.push(`- Command: \`xasmap train --data ${meta.dataset.file} --arch ${meta.arch} --out models/${meta.ion} --epochs ${t.settings.epochs} --batch ${t.settings.batch} --seed ${t.settings.seed} --lr ${t.settings.learningRate} --patience ${t.settings.stopPatience}${recipeFlags(t.settings)}${std ? ' --standardise' : ''}${meta.options.voigt ? ' --voigt' : ''}${t.initFrom ? ` --init-from ${t.initFrom.model}` : ''}${t.warmStart ? ` --warm-start ${t.warmStart.model}` : ''}\``);
   L.push('- Loss curve: loss.png; evaluation plots: report/ (when shipped).', '');
   L.push('## What it measured', '');
   L.push(`- Validation (best epoch): MSE ${meta.validation.mse.toExponential(3)}, MAE ${meta.validation.mae.toExponential(3)}.`);

@@ -24,7 +24,8 @@ import { voigtArgsFor } from '../model/voigt-output.js';
 import { makeSplit } from '../model/split.js';
 import { channelMoments } from '../model/output-affine.js';
 import { DEFAULT_TRAIN, type TrainData, type TrainSettings, type TrainState, initialState, train } from '../model/train.js';
-import { MODEL_META, MODEL_SPLIT, type ModelMeta } from '../model/meta.js';
+import { MODEL_META, MODEL_SPLIT, type ModelMeta, type WarmStart } from '../model/meta.js';
+import { copyMatchingWeights } from '../model/warm-start.js';
 import { VERSION } from '../version.js';
 import type { CliIo } from './io.js';
 import { Progress, formatDuration } from './progress.js';
@@ -47,6 +48,8 @@ export interface TrainOptions {
   loss?: string;
   /** a finished model directory to start from (fine-tuning) */
   initFrom?: string;
+  /** a finished model of another ion (or database) whose matching layers seed this one */
+  warmStart?: string;
   /** random Fourier features: their count and sigma (src/model/fourier-features.ts) */
   fourier?: string;
   fourierSigma?: string;
@@ -63,6 +66,7 @@ interface CheckpointState {
   wallSeconds: number;
   /** the --init-from model of a continued run, so a resumed run still records it */
   initFrom?: ModelMeta['training']['initFrom'];
+  warmStart?: WarmStart;
 }
 
 export async function runTrain(opts: TrainOptions, io: CliIo): Promise<number> {
@@ -84,6 +88,7 @@ export async function runTrain(opts: TrainOptions, io: CliIo): Promise<number> {
   const lossKind = opts.loss ?? 'mse';
   if (lossKind !== 'mse' && lossKind !== 'mae') throw new XasmapError('BAD_ARGS', `--loss must be mse or mae, got '${lossKind}'`);
   if (lossKind === 'mae') settings.loss = 'mae';
+  if (opts.initFrom && opts.warmStart) throw new XasmapError('BAD_ARGS', '--init-from (continue a model on its own database) and --warm-start (seed a new model from another one) exclude each other');
   const out = opts.out;
   const ckptDir = join(out, 'checkpoint');
   if (opts.force) removeCheckpoint(ckptDir);
@@ -136,6 +141,7 @@ export async function runTrain(opts: TrainOptions, io: CliIo): Promise<number> {
   let state: TrainState;
   let wallBefore = 0;
   let initFrom: ModelMeta['training']['initFrom'];
+  let warmStart: WarmStart | undefined;
   // learningRate is protected in the typings but a plain field at run time (the schedule changes it)
   const optimizer = tf.train.rmsprop(settings.learningRate) as unknown as tf.Optimizer & { learningRate: number };
   if (resuming) {
@@ -147,6 +153,7 @@ export async function runTrain(opts: TrainOptions, io: CliIo): Promise<number> {
     state = ck.state.train;
     wallBefore = ck.state.wallSeconds;
     initFrom = ck.state.initFrom;
+    warmStart = ck.state.warmStart;
     await optimizer.setWeights(ck.optimizerWeights);
     io.stderr(`resuming ${out} after epoch ${state.epoch} (best validation MSE ${state.bestValMse.toExponential(3)} at epoch ${state.bestEpoch})`);
   } else if (opts.initFrom) {
@@ -160,12 +167,20 @@ export async function runTrain(opts: TrainOptions, io: CliIo): Promise<number> {
       validationMse: init.validation.mse,
       settings: init.training.settings,
       history: init.training.history,
+      ...(init.training.warmStart ? { warmStart: init.training.warmStart } : {}),
     };
     state = initialState(settings);
     mkdirSync(out, { recursive: true });
     io.stderr(`starting from ${opts.initFrom} (${init.training.epochs} epochs, validation MSE ${init.validation.mse.toExponential(3)})`);
   } else {
     model = arch === 'slcnn7' ? buildSlcnn7(buildOptions as unknown as Parameters<typeof buildSlcnn7>[0]) : buildDense(buildOptions as Parameters<typeof buildDense>[0]);
+    if (opts.warmStart) {
+      warmStart = await warmStartFrom(opts.warmStart, model, arch, datasetInfo, settings.seed);
+      io.stderr(
+        `warm start from ${opts.warmStart} (${warmStart.ion}, ${warmStart.epochs} epochs): ${warmStart.copiedParams} of ${warmStart.trainableParams} trainable parameters copied` +
+          (warmStart.skipped.length ? `; fresh: ${warmStart.skipped.join(', ')}` : ''),
+      );
+    }
     state = initialState(settings);
     mkdirSync(out, { recursive: true });
   }
@@ -196,7 +211,7 @@ export async function runTrain(opts: TrainOptions, io: CliIo): Promise<number> {
         const rec = st.history[st.history.length - 1]!;
         if (improved) await saveModel(model, out, { force: true });
         const wall = wallBefore + (performance.now() - t0) / 1000;
-        await saveCheckpoint<CheckpointState>(ckptDir, model, optimizer, { train: st, settings, arch, dataset: datasetInfo, wallSeconds: wall, ...(initFrom ? { initFrom } : {}) });
+        await saveCheckpoint<CheckpointState>(ckptDir, model, optimizer, { train: st, settings, arch, dataset: datasetInfo, wallSeconds: wall, ...(initFrom ? { initFrom } : {}), ...(warmStart ? { warmStart } : {}) });
         const left = (settings.epochs - st.epoch) * rec.seconds;
         if (io.isTTY) io.stderr('\n');
         io.stderr(
@@ -236,6 +251,7 @@ export async function runTrain(opts: TrainOptions, io: CliIo): Promise<number> {
       finished: new Date().toISOString(),
       history: state.history,
       ...(initFrom ? { initFrom } : {}),
+      ...(warmStart ? { warmStart } : {}),
     },
     validation: { mse: best?.valMse ?? NaN, mae: best?.valMae ?? NaN },
   };
@@ -244,6 +260,23 @@ export async function runTrain(opts: TrainOptions, io: CliIo): Promise<number> {
   removeCheckpoint(ckptDir);
   io.stderr(`trained ${arch} for ${ion} in ${formatDuration(wallSeconds)}: best validation MSE ${meta.validation.mse.toExponential(3)} MAE ${meta.validation.mae.toExponential(3)} at epoch ${state.bestEpoch} (${state.stopped}); model in ${out}`);
   return 0;
+}
+
+/** Seeds a freshly built model with the matching layers of a finished model (same architecture). */
+async function warmStartFrom(dir: string, model: tf.LayersModel, arch: string, dataset: ModelMeta['dataset'], seed: number): Promise<WarmStart> {
+  const file = join(dir, MODEL_META);
+  if (!existsSync(file)) throw new XasmapError('FILE_NOT_FOUND', `--warm-start ${dir}: no ${MODEL_META} (a finished model directory is needed)`);
+  const meta = JSON.parse(readFileSync(file, 'utf8')) as ModelMeta;
+  if (meta.arch !== arch) throw new XasmapError('BAD_ARGS', `--warm-start ${dir}: it is a ${meta.arch} model; this run trains --arch ${arch}`);
+  const sameDatabase = meta.dataset.file === dataset.file && meta.dataset.seed === dataset.seed && meta.dataset.count === dataset.count && meta.dataset.ion === dataset.ion;
+  if (sameDatabase && meta.training.settings.seed !== seed) {
+    throw new XasmapError('BAD_ARGS', `--warm-start ${dir}: it was trained on this database with split seed ${meta.training.settings.seed}; with --seed ${seed} its training rows would be among this run's test rows (use --seed ${meta.training.settings.seed})`);
+  }
+  const source = await loadModel(dir);
+  const r = copyMatchingWeights(model, source);
+  source.dispose();
+  if (r.copiedParams === 0) throw new XasmapError('BAD_ARGS', `--warm-start ${dir}: no layer matches this ${arch} model (other architecture options?)`);
+  return { model: basename(resolvePath(dir)), ion: meta.ion, dataset: meta.dataset.file, sameDatabase, epochs: meta.training.epochs + (meta.training.initFrom?.epochs ?? 0), validationMse: meta.validation.mse, ...r };
 }
 
 /** The meta of the --init-from model, checked against this run (same ion, arch, database, split seed). */

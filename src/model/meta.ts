@@ -4,6 +4,22 @@ import type { EpochRecord, TrainSettings } from './train.js';
 export const MODEL_META = 'meta.json';
 export const MODEL_SPLIT = 'split.json';
 
+/** train --warm-start: the source model and the layers taken from it */
+export interface WarmStart {
+  /** directory name of the source model */
+  model: string;
+  ion: string;
+  /** the database it was trained on, and whether it is this run's (then with the same split seed) */
+  dataset: string;
+  sameDatabase: boolean;
+  epochs: number;
+  validationMse: number;
+  copied: string[];
+  skipped: string[];
+  copiedParams: number;
+  trainableParams: number;
+}
+
 export interface ModelMeta {
   format: 'xasmap-model-1';
   ion: string;
@@ -27,7 +43,9 @@ export interface ModelMeta {
     finished: string;
     history: EpochRecord[];
     /** fine-tuned from this model (train --init-from): its directory name, epochs, wall time, validation MSE */
-    initFrom?: { model: string; epochs: number; wallSeconds: number; validationMse: number; settings?: TrainSettings; history?: EpochRecord[] };
+    initFrom?: { model: string; epochs: number; wallSeconds: number; validationMse: number; settings?: TrainSettings; history?: EpochRecord[]; warmStart?: WarmStart };
+    /** started from the weights of another ion's model (train --warm-start): what was copied */
+    warmStart?: WarmStart;
   };
   validation: { mse: number; mae: number };
   /** filled by `xasmap evaluate --card` */
