@@ -11,7 +11,7 @@
 # (`train --warm-start`; docs/training.md: the Fe3+ sLCNN-7 started from Fe2+ is after 1
 # epoch where the fresh one is after 10).
 #
-# 1. training database (and Oh / C4v test sets) in data-local/
+# 1. training database in data-local/ (the Oh / C4v test sets are made during step 2)
 # 2. sLCNN-7 and the dense baseline trained side by side (wasm uses one core each):
 #    EPOCHS on the (standardised) MSE, then TUNE more epochs on the mean absolute error
 #    with a linearly decaying learning rate (--init-from; docs/training.md: SE < 3 %
@@ -32,8 +32,6 @@ tag=$(echo "$ion" | tr -d '+' | tr 'A-Z' 'a-z')
 d=data-local
 mkdir -p $d/models $d/reports
 [ -f $d/$tag-d4h.h5 ] || $x dataset --ion "$ion" --count "$count" --seed 1 --per-diag $per --out $d/$tag-d4h.h5
-[ -f $d/$tag-oh.h5 ] || $x dataset --ion "$ion" --count 10000 --seed 101 --ranges oh --out $d/$tag-oh.h5
-[ -f $d/$tag-c4v.h5 ] || $x dataset --ion "$ion" --count 10000 --seed 102 --ranges c4v --out $d/$tag-c4v.h5
 m=$d/models/$tag-slcnn7
 b=$d/models/$tag-dense
 warmFrom() { # the finished model of the warm-start ion for one architecture (its second stage if it has one)
@@ -48,6 +46,9 @@ ws=$(warmFrom slcnn7)
 wb=$(warmFrom dense)
 [ -f $m/meta.json ] || $x train --data $d/$tag-d4h.h5 --out $m --arch slcnn7 --standardise --epochs "$epochs" $ws > $d/train-$tag-slcnn7.log 2>&1 &
 [ -f $b/meta.json ] || $x train --data $d/$tag-d4h.h5 --out $b --arch dense --standardise --epochs "$epochs" $wb > $d/train-$tag-dense.log 2>&1 &
+# the Oh and C4v test sets are made while the networks train
+[ -f $d/$tag-oh.h5 ] || $x dataset --ion "$ion" --count 10000 --seed 101 --ranges oh --out $d/$tag-oh.h5
+[ -f $d/$tag-c4v.h5 ] || $x dataset --ion "$ion" --count 10000 --seed 102 --ranges c4v --out $d/$tag-c4v.h5
 wait
 if [ "$tune" -gt 0 ]; then
   tuneArgs=(--data $d/$tag-d4h.h5 --standardise --loss mae --schedule linear --lr 0.00025 --epochs "$tune")
