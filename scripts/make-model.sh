@@ -6,7 +6,8 @@
 #   e.g. scripts/make-model.sh Fe2+ 120000 80 10;  scripts/make-model.sh Mn3+ 120000 25 10 4 Mn2+
 #
 # PER_DIAG K (default 1) makes the training database with `dataset --per-diag K`: rows share
-# one diagonalisation in groups of K (about K times faster for d4-d6); the split keeps groups whole.
+# one diagonalisation in groups of K (about K times faster for d4-d6; the Oh and C4v test sets
+# too); the split keeps groups whole.
 # WARM_ION starts both networks from that ion's finished models in data-local/models
 # (`train --warm-start`; docs/training.md: the Fe3+ sLCNN-7 started from Fe2+ is after 1
 # epoch where the fresh one is after 10).
@@ -47,8 +48,8 @@ wb=$(warmFrom dense)
 [ -f $m/meta.json ] || $x train --data $d/$tag-d4h.h5 --out $m --arch slcnn7 --standardise --epochs "$epochs" $ws > $d/train-$tag-slcnn7.log 2>&1 &
 [ -f $b/meta.json ] || $x train --data $d/$tag-d4h.h5 --out $b --arch dense --standardise --epochs "$epochs" $wb > $d/train-$tag-dense.log 2>&1 &
 # the Oh and C4v test sets are made while the networks train
-[ -f $d/$tag-oh.h5 ] || $x dataset --ion "$ion" --count 10000 --seed 101 --ranges oh --out $d/$tag-oh.h5
-[ -f $d/$tag-c4v.h5 ] || $x dataset --ion "$ion" --count 10000 --seed 102 --ranges c4v --out $d/$tag-c4v.h5
+[ -f $d/$tag-oh.h5 ] || $x dataset --ion "$ion" --count 10000 --seed 101 --ranges oh --per-diag $per --out $d/$tag-oh.h5
+[ -f $d/$tag-c4v.h5 ] || $x dataset --ion "$ion" --count 10000 --seed 102 --ranges c4v --per-diag $per --out $d/$tag-c4v.h5
 wait
 if [ "$tune" -gt 0 ]; then
   tuneArgs=(--data $d/$tag-d4h.h5 --standardise --loss mae --schedule linear --lr 0.00025 --epochs "$tune")
