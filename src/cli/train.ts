@@ -262,13 +262,23 @@ export async function runTrain(opts: TrainOptions, io: CliIo): Promise<number> {
   return 0;
 }
 
+/** meta.json of the model directory named by a --init-from / --warm-start option. */
+function readSourceMeta(flag: string, dir: string): ModelMeta {
+  const file = join(dir, MODEL_META);
+  if (!existsSync(file)) throw new XasmapError('FILE_NOT_FOUND', `${flag} ${dir}: no ${MODEL_META} (a finished model directory is needed)`);
+  return JSON.parse(readFileSync(file, 'utf8')) as ModelMeta;
+}
+
+/** Same database file (name, ion, seed, row count): then a split seed gives the same test rows. */
+function isSameDatabase(a: ModelMeta['dataset'], b: ModelMeta['dataset']): boolean {
+  return a.file === b.file && a.ion === b.ion && a.seed === b.seed && a.count === b.count;
+}
+
 /** Seeds a freshly built model with the matching layers of a finished model (same architecture). */
 async function warmStartFrom(dir: string, model: tf.LayersModel, arch: string, dataset: ModelMeta['dataset'], seed: number): Promise<WarmStart> {
-  const file = join(dir, MODEL_META);
-  if (!existsSync(file)) throw new XasmapError('FILE_NOT_FOUND', `--warm-start ${dir}: no ${MODEL_META} (a finished model directory is needed)`);
-  const meta = JSON.parse(readFileSync(file, 'utf8')) as ModelMeta;
+  const meta = readSourceMeta('--warm-start', dir);
   if (meta.arch !== arch) throw new XasmapError('BAD_ARGS', `--warm-start ${dir}: it is a ${meta.arch} model; this run trains --arch ${arch}`);
-  const sameDatabase = meta.dataset.file === dataset.file && meta.dataset.seed === dataset.seed && meta.dataset.count === dataset.count && meta.dataset.ion === dataset.ion;
+  const sameDatabase = isSameDatabase(meta.dataset, dataset);
   if (sameDatabase && meta.training.settings.seed !== seed) {
     throw new XasmapError('BAD_ARGS', `--warm-start ${dir}: it was trained on this database with split seed ${meta.training.settings.seed}; with --seed ${seed} its training rows would be among this run's test rows (use --seed ${meta.training.settings.seed})`);
   }
@@ -281,10 +291,8 @@ async function warmStartFrom(dir: string, model: tf.LayersModel, arch: string, d
 
 /** The meta of the --init-from model, checked against this run (same ion, arch, database, split seed). */
 function readInitModel(dir: string, arch: string, dataset: ModelMeta['dataset'], seed: number): ModelMeta {
-  const file = join(dir, MODEL_META);
-  if (!existsSync(file)) throw new XasmapError('FILE_NOT_FOUND', `--init-from ${dir}: no ${MODEL_META} (a finished model directory is needed)`);
-  const meta = JSON.parse(readFileSync(file, 'utf8')) as ModelMeta;
-  const same = meta.arch === arch && meta.dataset.file === dataset.file && meta.dataset.seed === dataset.seed && meta.dataset.count === dataset.count && meta.training.settings.seed === seed;
+  const meta = readSourceMeta('--init-from', dir);
+  const same = meta.arch === arch && isSameDatabase(meta.dataset, dataset) && meta.training.settings.seed === seed;
   if (!same) {
     throw new XasmapError(
       'BAD_ARGS',
