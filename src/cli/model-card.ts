@@ -5,9 +5,10 @@ import type { ModelMeta } from '../model/meta.js';
 
 const pct = (x: unknown) => (typeof x === 'number' ? `${(100 * x).toFixed(2)} %` : '-');
 
-/** The train flags of a non-default schedule and loss, as typed on the command line. */
-function recipeFlags(s: ModelMeta['training']['settings']): string {
-  return `${s.schedule === 'linear' ? ' --schedule linear' : ''}${s.loss === 'mae' ? ' --loss mae' : ''}`;
+/** The `xasmap train` command of one stage of this model: its settings, output directory and trailing flags. */
+function trainCommand(meta: ModelMeta, s: ModelMeta['training']['settings'], out: string, patience: boolean, tail: string): string {
+  const recipe = `${s.schedule === 'linear' ? ' --schedule linear' : ''}${s.loss === 'mae' ? ' --loss mae' : ''}`;
+  return `xasmap train --data ${meta.dataset.file} --arch ${meta.arch} --out ${out} --epochs ${s.epochs} --batch ${s.batch} --seed ${s.seed} --lr ${s.learningRate}${patience ? ` --patience ${s.stopPatience}` : ''}${recipe}${meta.options.standardise === true ? ' --standardise' : ''}${tail}`;
 }
 
 export function modelCard(meta: ModelMeta): string {
@@ -25,7 +26,7 @@ export function modelCard(meta: ModelMeta): string {
   if (t.initFrom) {
     const f = t.initFrom;
     const fs = f.settings;
-    const first = fs ? `: \`xasmap train --data ${meta.dataset.file} --arch ${meta.arch} --out ${f.model} --epochs ${fs.epochs} --batch ${fs.batch} --seed ${fs.seed} --lr ${fs.learningRate}${recipeFlags(fs)}${meta.options.standardise === true ? ' --standardise' : ''}${f.warmStart ? ` --warm-start ${f.warmStart.model}` : ''}\`` : '';
+    const first = fs ? `: \`${trainCommand(meta, fs, f.model, false, f.warmStart ? ` --warm-start ${f.warmStart.model}` : '')}\`` : '';
     L.push(`- Stage 1: \`${f.model}\`, ${f.epochs} epochs, ${(f.wallSeconds / 60).toFixed(1)} min, validation MSE ${f.validationMse.toExponential(3)}${first}. Stage 2 continues it as below; total wall time ${((f.wallSeconds + t.wallSeconds) / 60).toFixed(1)} min.`);
   }
   const w = t.warmStart ?? t.initFrom?.warmStart;
@@ -35,7 +36,8 @@ export function modelCard(meta: ModelMeta): string {
   L.push(`- Training: RMSprop on the ${t.settings.loss === 'mae' ? 'mean absolute error' : 'MSE'}, lr ${t.settings.learningRate} (${sched}), batch ${t.settings.batch}, seed ${t.settings.seed}, ${t.epochs} epochs (${t.stopped === 'early-stop' ? 'early stopping' : 'all requested'}), best epoch ${t.bestEpoch}; wall time ${(t.wallSeconds / 60).toFixed(1)} min on ${t.machine}, ${t.backend}; finished ${t.finished}, xasmap ${t.xasmapVersion}.`);
   const std = meta.options.standardise === true;
   if (std) L.push('- Targets standardised per channel (loss weighted by 1/sigma_c^2 with sigma floored at 0.05; the model ends in a fixed mean + sigma x output layer).');
-  L.push(`- Command: \`xasmap train --data ${meta.dataset.file} --arch ${meta.arch} --out models/${meta.ion} --epochs ${t.settings.epochs} --batch ${t.settings.batch} --seed ${t.settings.seed} --lr ${t.settings.learningRate} --patience ${t.settings.stopPatience}${recipeFlags(t.settings)}${std ? ' --standardise' : ''}${meta.options.voigt ? ' --voigt' : ''}${t.initFrom ? ` --init-from ${t.initFrom.model}` : ''}${t.warmStart ? ` --warm-start ${t.warmStart.model}` : ''}\``);
+  const tail = `${meta.options.voigt ? ' --voigt' : ''}${t.initFrom ? ` --init-from ${t.initFrom.model}` : ''}${t.warmStart ? ` --warm-start ${t.warmStart.model}` : ''}`;
+  L.push(`- Command: \`${trainCommand(meta, t.settings, `models/${meta.ion}`, true, tail)}\``);
   L.push('- Loss curve: loss.png; evaluation plots: report/ (when shipped).', '');
   L.push('## What it measured', '');
   L.push(`- Validation (best epoch): MSE ${meta.validation.mse.toExponential(3)}, MAE ${meta.validation.mae.toExponential(3)}.`);
