@@ -38,9 +38,9 @@ tag=$(echo "$ion" | tr -d '+' | tr 'A-Z' 'a-z')
 d=data-local
 mkdir -p $d/models $d/reports
 [ -f $d/$tag-d4h.h5 ] || $x dataset --ion "$ion" --count "$count" --seed 1 --per-diag $per --out $d/$tag-d4h.h5
-run=${RUN:-}
-m=$d/models/$tag$run-slcnn7
-b=$d/models/$tag$run-dense
+rt=$tag${RUN:-} # names of this run's models, logs and reports
+m=$d/models/$rt-slcnn7
+b=$d/models/$rt-dense
 warmFrom() { # the finished model of the warm-start ion for one architecture (its second stage if it has one)
   [ -n "$warm" ] || return 0
   local w
@@ -51,28 +51,28 @@ warmFrom() { # the finished model of the warm-start ion for one architecture (it
 }
 ws=$(warmFrom slcnn7)
 wb=$(warmFrom dense)
-[ -f $m/meta.json ] || $x train --data $d/$tag-d4h.h5 --out $m --arch slcnn7 --standardise --epochs "$epochs" $ws > $d/train-$tag$run-slcnn7.log 2>&1 &
-[ -f $b/meta.json ] || $x train --data $d/$tag-d4h.h5 --out $b --arch dense --standardise --epochs "$epochs" $wb > $d/train-$tag$run-dense.log 2>&1 &
+[ -f $m/meta.json ] || $x train --data $d/$tag-d4h.h5 --out $m --arch slcnn7 --standardise --epochs "$epochs" $ws > $d/train-$rt-slcnn7.log 2>&1 &
+[ -f $b/meta.json ] || $x train --data $d/$tag-d4h.h5 --out $b --arch dense --standardise --epochs "$epochs" $wb > $d/train-$rt-dense.log 2>&1 &
 # the Oh and C4v test sets are made while the networks train
 [ -f $d/$tag-oh.h5 ] || $x dataset --ion "$ion" --count 10000 --seed 101 --ranges oh --per-diag $per --out $d/$tag-oh.h5
 [ -f $d/$tag-c4v.h5 ] || $x dataset --ion "$ion" --count 10000 --seed 102 --ranges c4v --per-diag $per --out $d/$tag-c4v.h5
 wait
 if [ "$tune" -gt 0 ]; then
   tuneArgs=(--data $d/$tag-d4h.h5 --standardise --loss mae --schedule linear --lr 0.00025 --epochs "$tune")
-  [ -f $m-mae/meta.json ] || $x train "${tuneArgs[@]}" --arch slcnn7 --init-from $m --out $m-mae > $d/train-$tag$run-slcnn7-mae.log 2>&1 &
-  [ -f $b-mae/meta.json ] || $x train "${tuneArgs[@]}" --arch dense --init-from $b --out $b-mae > $d/train-$tag$run-dense-mae.log 2>&1 &
+  [ -f $m-mae/meta.json ] || $x train "${tuneArgs[@]}" --arch slcnn7 --init-from $m --out $m-mae > $d/train-$rt-slcnn7-mae.log 2>&1 &
+  [ -f $b-mae/meta.json ] || $x train "${tuneArgs[@]}" --arch dense --init-from $b --out $b-mae > $d/train-$rt-dense-mae.log 2>&1 &
   wait
   m=$m-mae
   b=$b-mae
 fi
-$x evaluate --model $m --data $d/$tag-d4h.h5 --report $d/reports/$tag$run --compare $b --card
-$x evaluate --model $m --data $d/$tag-oh.h5 --report $d/reports/$tag$run-oh --card
-$x evaluate --model $m --data $d/$tag-c4v.h5 --report $d/reports/$tag$run-c4v --card
+$x evaluate --model $m --data $d/$tag-d4h.h5 --report $d/reports/$rt --compare $b --card
+$x evaluate --model $m --data $d/$tag-oh.h5 --report $d/reports/$rt-oh --card
+$x evaluate --model $m --data $d/$tag-c4v.h5 --report $d/reports/$rt-c4v --card
 rm -rf "models/$ion" && mkdir -p "models/$ion/report"
 cp $m/model.json $m/weights.bin $m/meta.json $m/split.json $m/MODEL.md $m/loss.png "models/$ion/"
-cp $d/reports/$tag$run/report.md $d/reports/$tag$run/*.png "models/$ion/report/"
-cp $d/reports/$tag$run-oh/se-vs-dq.png "models/$ion/report/se-vs-dq-oh.png"
-cp $d/reports/$tag$run-c4v/se-vs-dq.png "models/$ion/report/se-vs-dq-c4v.png"
+cp $d/reports/$rt/report.md $d/reports/$rt/*.png "models/$ion/report/"
+cp $d/reports/$rt-oh/se-vs-dq.png "models/$ion/report/se-vs-dq-oh.png"
+cp $d/reports/$rt-c4v/se-vs-dq.png "models/$ion/report/se-vs-dq-c4v.png"
 node scripts/make-golden.mjs "models/$ion"
 du -sh "models/$ion"
 echo "review models/$ion/MODEL.md, run npm test, then commit models/$ion"
