@@ -5,6 +5,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { XasmapError } from '../src/errors.js';
+import { listShippedModels } from '../src/io/model-registry.js';
+import { ION_NAMES } from '../src/physics/ions.js';
+
+const shipped = new Set(listShippedModels().map((m) => m.ion));
+/** An ion without a shipped model (for the "no model" errors), or undefined once all 22 have one. */
+export const UNSHIPPED_ION: string | undefined = ION_NAMES.find((ion) => !shipped.has(ion));
+/** The ion as a regular expression. */
+export const reIon = (ion: string): string => ion.replace('+', '\\+');
 
 export const BIN = fileURLToPath(new URL('../bin/xasmap.js', import.meta.url));
 
