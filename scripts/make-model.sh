@@ -11,6 +11,7 @@
 # WARM_ION starts both networks from that ion's finished models in data-local/models
 # (`train --warm-start`; docs/training.md: the Fe3+ sLCNN-7 started from Fe2+ is after 1
 # epoch where the fresh one is after 10).
+# WARM_ION may name a RUN-suffixed retrained model too: Fe3b is data-local/models/fe3b-*.
 #
 # 1. training database in data-local/ (the Oh / C4v test sets are made during step 2)
 # 2. sLCNN-7 and the dense baseline trained side by side (wasm uses one core each):
