@@ -33,12 +33,15 @@ tune=${4:-10}
 per=${5:-1}
 warm=${6:-}
 cd "$(dirname "$0")/.."
-npx tsc -p tsconfig.json
+[ -n "${DB_ONLY:-}" ] || npx tsc -p tsconfig.json # DB_ONLY: see below
 x="node bin/xasmap.js"
 tag=$(echo "$ion" | tr -d '+' | tr 'A-Z' 'a-z')
 d=data-local
 mkdir -p $d/models $d/reports
 [ -f $d/$tag-d4h.h5 ] || $x dataset --ion "$ion" --count "$count" --seed 1 --per-diag $per --out $d/$tag-d4h.h5
+# DB_ONLY=1 (environment): step 1 only, without building dist (scripts/make-models.sh builds it
+# once and makes the next ion's database this way beside the current training)
+[ -z "${DB_ONLY:-}" ] || exit 0
 rt=$tag${RUN:-} # names of this run's models, logs and reports
 m=$d/models/$rt-slcnn7
 b=$d/models/$rt-dense

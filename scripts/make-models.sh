@@ -25,13 +25,13 @@ run() { # LOG COMMAND...: runs COMMAND with its output to LOG (DRY: prints it)
   local log=$1; shift
   if [ -n "${DRY:-}" ]; then echo "$* > $log"; else "$@" > "$log" 2>&1; fi
 }
-# the same database command as make-model.sh step 1
+# make-model.sh step 1 (DB_ONLY), at lower priority
 databases() {
   lines | while read -r ion per _warm _epochs _tune count; do
     local tag; tag=$(tagOf "$ion")
     if [ ! -f $d/$tag-d4h.h5 ]; then
-      run $d/make-$tag-data.log nice -n 10 node bin/xasmap.js dataset --ion "$ion" --count "${count:-100000}" --seed 1 \
-        --per-diag "$per" --out $d/$tag-d4h.h5 || { note "FAILED database $ion"; continue; }
+      run $d/make-$tag-data.log env DB_ONLY=1 nice -n 10 scripts/make-model.sh "$ion" "${count:-100000}" 0 0 "$per" \
+        || { note "FAILED database $ion"; continue; }
     fi
     note "database $ion $(date +%H:%M)"
   done
