@@ -6,6 +6,9 @@
 #
 #   scripts/make-models.sh PLAN        e.g. scripts/make-models.sh scripts/plans/session6.txt
 #   DRY=1 scripts/make-models.sh PLAN  prints the commands only
+#   RUN=b scripts/make-models.sh PLAN  retrains every ion of PLAN on its existing database and
+#                                      split under new names (make-model.sh RUN), e.g.
+#                                      scripts/plans/session7.txt
 #
 # PLAN: one ion per line, `ION PER_DIAG WARM_ION EPOCHS TUNE [COUNT]` (COUNT default
 # 100000; WARM_ION "-" for a fresh start); `#` starts a comment. Progress and failures go
@@ -45,7 +48,7 @@ lines | while read -r ion per warm epochs tune count; do
   [ -n "${DRY:-}" ] || until grep -q "^database $ion " $status || grep -q "^FAILED database $ion$" $status; do sleep 20; done
   [ -z "${DRY:-}" ] && grep -q "^FAILED database $ion$" $status && continue
   [ "$warm" = "-" ] && warm=""
-  run $d/make-$(tagOf "$ion").log nice -n 5 scripts/make-model.sh "$ion" "${count:-100000}" "$epochs" "$tune" "$per" $warm \
+  run $d/make-$(tagOf "$ion")${RUN:-}.log nice -n 5 scripts/make-model.sh "$ion" "${count:-100000}" "$epochs" "$tune" "$per" $warm \
     || note "FAILED model $ion"
   note "model $ion $(date +%H:%M)"
 done

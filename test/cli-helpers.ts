@@ -1,18 +1,23 @@
 /** Run the built CLI (npm test compiles dist/ first) as a child process. */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { XasmapError } from '../src/errors.js';
-import { listShippedModels } from '../src/io/model-registry.js';
-import { ION_NAMES } from '../src/physics/ions.js';
+import { MODELS_ENV, shippedModelDir } from '../src/io/model-registry.js';
 
-const shipped = new Set(listShippedModels().map((m) => m.ion));
-/** An ion without a shipped model (for the "no model" errors), or undefined once all 22 have one. */
-export const UNSHIPPED_ION: string | undefined = ION_NAMES.find((ion) => !shipped.has(ion));
-/** The ion as a regular expression. */
-export const reIon = (ion: string): string => ion.replace('+', '\\+');
+/**
+ * The environment for a CLI run that sees only the shipped models of `ions`: a temporary
+ * models directory of links to them, named by $XASMAP_MODELS (for the "no model for ION"
+ * cases, which the package itself no longer has once all 22 ions ship).
+ */
+export function onlyModels(ions: string[]): NodeJS.ProcessEnv {
+  const dir = join(tempDir(), 'models');
+  mkdirSync(dir);
+  for (const ion of ions) symlinkSync(shippedModelDir(ion), join(dir, ion), 'dir');
+  return { ...process.env, [MODELS_ENV]: dir };
+}
 
 export const BIN = fileURLToPath(new URL('../bin/xasmap.js', import.meta.url));
 
@@ -22,8 +27,8 @@ export interface RunResult {
   stderr: string;
 }
 
-export function runCli(args: string[], opts: { cwd?: string; timeout?: number } = {}): RunResult {
-  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', cwd: opts.cwd, timeout: opts.timeout ?? 120_000 });
+export function runCli(args: string[], opts: { cwd?: string; timeout?: number; env?: NodeJS.ProcessEnv } = {}): RunResult {
+  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', cwd: opts.cwd, timeout: opts.timeout ?? 120_000, env: opts.env ?? process.env });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 

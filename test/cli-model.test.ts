@@ -8,7 +8,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { readDatasetFile } from '../src/io/dataset-file.js';
 import { spectralError } from '../src/physics/spectrum.js';
 import { ION_NAMES } from '../src/physics/ions.js';
-import { UNSHIPPED_ION, reIon, runCli, runCliInterrupted, tempDir } from './cli-helpers.js';
+import { onlyModels, runCli, runCliInterrupted, tempDir } from './cli-helpers.js';
 
 const dir = tempDir();
 const db = join(dir, 'ni2-tiny.h5');
@@ -172,14 +172,23 @@ describe('predict, evaluate, models', () => {
     expect(wrongIon.stderr).toMatch(/model for Ni2\+, not Fe2\+/);
   });
 
-  // skipped once every ion has a shipped model (then there is no such case)
-  it.skipIf(UNSHIPPED_ION === undefined)('predict without a shipped model for the ion says which ions have one', () => {
-    const ion = UNSHIPPED_ION ?? '';
+  it('predict without a model for the ion says which ions have one; models lists them ($XASMAP_MODELS)', () => {
     const f = join(dir, 'p1.json');
     writeFileSync(f, JSON.stringify(good));
-    const r = runCli(['predict', '--ion', ion, '--params', f]);
+    const env = onlyModels(['Ni2+', 'Co2+']);
+    const r = runCli(['predict', '--ion', 'Fe2+', '--params', f], { env });
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(new RegExp(`no trained model for ${reIon(ion)} yet; models exist for`));
+    expect(r.stderr).toMatch(/no trained model for Fe2\+ yet in XASMAP_MODELS=.*; models exist for: Co2\+, Ni2\+ \(or pass --model DIR\)/);
+    const ok = runCli(['predict', '--ion', 'Ni2+', '--params', f], { env });
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(JSON.parse(ok.stdout).spectra).toHaveLength(1);
+    const list = runCli(['models'], { env });
+    expect(list.code).toBe(0);
+    expect(list.stdout.split('\n').filter((l) => /^(Ni2\+|Co2\+) /.test(l))).toHaveLength(2);
+    expect(list.stdout).toMatch(/2 of 22 ions have a model; not yet: Ti2\+, /);
+    const gone = runCli(['models'], { env: { ...env, XASMAP_MODELS: join(dir, 'no-such-dir') } });
+    expect(gone.code).toBe(2);
+    expect(gone.stderr).toMatch(/XASMAP_MODELS=.*no-such-dir: no such directory/);
   });
 
   it('evaluate: SE per spectrum equals the hand computation on the test split; intervals add up', async () => {
