@@ -24,7 +24,8 @@
 # RUN=SUFFIX (environment) retrains an ion whose database exists under new model and report
 # names (data-local/models/<ion>SUFFIX-*), e.g. RUN=b scripts/make-model.sh Fe3+ 120000 20 8 1 Mn4+
 # restarts Fe3+ from the Mn4+ networks on the same database and the same split (seed 1), so
-# rows that were test rows for the first Fe3+ model stay test rows.
+# rows that were test rows for the first Fe3+ model stay test rows. Such a retrain replaces
+# models/ION only if it does better on that test split (FORCE_SHIP=1: always).
 set -euo pipefail
 ion=${1:?usage: scripts/make-model.sh ION [COUNT] [EPOCHS]}
 count=${2:-120000}
@@ -72,6 +73,19 @@ fi
 $x evaluate --model $m --data $d/$tag-d4h.h5 --report $d/reports/$rt --compare $b --card
 $x evaluate --model $m --data $d/$tag-oh.h5 --report $d/reports/$rt-oh --card
 $x evaluate --model $m --data $d/$tag-c4v.h5 --report $d/reports/$rt-c4v --card
+# a retrain (RUN) replaces the shipped model only if it does better on the same test split
+# (the fraction of test spectra with SE < 3 %, then < 7 %); FORCE_SHIP=1 ships it anyway
+if [ -n "${RUN:-}" ] && [ -f "models/$ion/meta.json" ] && [ -z "${FORCE_SHIP:-}" ]; then
+  if ! node -e '
+    const [a, b] = process.argv.slice(1).map((f) => JSON.parse(require("fs").readFileSync(f, "utf8")).evaluation ?? {});
+    const key = (e) => [e.fractionBelow3 ?? -1, e.fractionBelow7 ?? -1];
+    const [n3, n7] = key(a), [o3, o7] = key(b);
+    console.log(`${process.argv[1]}: SE < 3 % ${(100 * n3).toFixed(2)} %, < 7 % ${(100 * n7).toFixed(2)} %; shipped: ${(100 * o3).toFixed(2)} / ${(100 * o7).toFixed(2)} %`);
+    process.exit(n3 > o3 || (n3 === o3 && n7 > o7) ? 0 : 1);' "$m/meta.json" "models/$ion/meta.json"; then
+    echo "not shipped: models/$ion does better (FORCE_SHIP=1 ships this run anyway)"
+    exit 0
+  fi
+fi
 rm -rf "models/$ion" && mkdir -p "models/$ion/report"
 cp $m/model.json $m/weights.bin $m/meta.json $m/split.json $m/MODEL.md $m/loss.png "models/$ion/"
 cp $d/reports/$rt/report.md $d/reports/$rt/*.png "models/$ion/report/"
