@@ -17,6 +17,8 @@ import { buildDense, buildSlcnn7, FastDense } from '../src/model/architectures.j
 import { initBackend } from '../src/model/backend.js';
 import { FES_MONOMIALS, FES_SIZE, fesFeatures, N_PARAMS } from '../src/model/features.js';
 import { LocallyConnected1D, type LcActivation, type LcImplementation } from '../src/model/locally-connected.js';
+import { spectralErrorLoss } from '../src/model/train.js';
+import { spectralErrors } from '../src/ops/metrics.js';
 import { PARAM_NAMES, PARAM_RANGES } from '../src/physics/ions.js';
 import { mulberry32 as prng } from '../src/physics/random.js';
 
@@ -382,6 +384,40 @@ function randomParams(n: number, r: () => number): Float32Array {
   }
   return p;
 }
+
+describe('SE training loss (--loss se)', () => {
+  it('equals the mean of the SE measure of src/ops/metrics.ts / 100 (rel 1e-5)', () => {
+    const r = prng(5);
+    const n = 7;
+    const c = 501;
+    const y = uniform(n * c, r, 0, 1);
+    const p = Float32Array.from(y, (v) => v + 0.1 * (r() - 0.5)); // includes small negatives
+    const want = spectralErrors(p, y, n, c).reduce((a, b) => a + b, 0) / n / 100;
+    const got = tf.tidy(() => spectralErrorLoss(tf.tensor2d(y, [n, c]), tf.tensor2d(p, [n, c])).dataSync()[0]!);
+    expect(Math.abs(got - want) / want).toBeLessThan(1e-5);
+  });
+
+  it('gradient with respect to the prediction matches central differences (relative L2 error < 1e-2)', () => {
+    const r = prng(6);
+    const n = 3;
+    const c = 12;
+    const y = uniform(n * c, r, 0.1, 1);
+    const p = Float32Array.from(y, (v) => v + (r() < 0.5 ? -1 : 1) * (0.05 + 0.1 * r())); // |p - y| >= 0.05: no kink within eps
+    const yt = tf.tensor2d(y, [n, c]);
+    const f = (q: Float32Array): number => tf.tidy(() => spectralErrorLoss(yt, tf.tensor2d(q, [n, c])).dataSync()[0]!);
+    const g = tf.tidy(() => tf.grad((pt: tf.Tensor) => spectralErrorLoss(yt, pt))(tf.tensor2d(p, [n, c])).dataSync() as Float32Array);
+    const eps = 1e-2;
+    const fd = Float32Array.from(p, (_, i) => {
+      const a = p.slice();
+      const b = p.slice();
+      a[i]! += eps;
+      b[i]! -= eps;
+      return (f(a) - f(b)) / (2 * eps);
+    });
+    expect(relNorm(g, fd)).toBeLessThan(1e-2);
+    yt.dispose();
+  });
+});
 
 describe('tiny sLCNN-7 training', () => {
   it('learns a smooth synthetic dataset: MSE down >= 8x and below 40 % of the mean-spectrum MSE after 40 epochs', async () => {

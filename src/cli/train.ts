@@ -23,7 +23,7 @@ import { FES_DEGREE, FES_SIZE, degreeOneFeature, fesFeatures } from '../model/fe
 import { voigtArgsFor } from '../model/voigt-output.js';
 import { makeSplit } from '../model/split.js';
 import { channelMoments } from '../model/output-affine.js';
-import { DEFAULT_TRAIN, type TrainData, type TrainSettings, type TrainState, initialState, train } from '../model/train.js';
+import { DEFAULT_TRAIN, TRAIN_LOSSES, type TrainData, type TrainLoss, type TrainSettings, type TrainState, initialState, train } from '../model/train.js';
 import { MODEL_META, MODEL_SPLIT, type ModelMeta, type WarmStart } from '../model/meta.js';
 import { copyMatchingWeights } from '../model/warm-start.js';
 import { VERSION } from '../version.js';
@@ -86,8 +86,8 @@ export async function runTrain(opts: TrainOptions, io: CliIo): Promise<number> {
   if (schedule !== 'plateau' && schedule !== 'linear') throw new XasmapError('BAD_ARGS', `--schedule must be plateau or linear, got '${schedule}'`);
   if (schedule === 'linear') settings.schedule = 'linear';
   const lossKind = opts.loss ?? 'mse';
-  if (lossKind !== 'mse' && lossKind !== 'mae') throw new XasmapError('BAD_ARGS', `--loss must be mse or mae, got '${lossKind}'`);
-  if (lossKind === 'mae') settings.loss = 'mae';
+  if (!(TRAIN_LOSSES as readonly string[]).includes(lossKind)) throw new XasmapError('BAD_ARGS', `--loss must be ${TRAIN_LOSSES.join(', ')}, got '${lossKind}'`);
+  if (lossKind !== 'mse') settings.loss = lossKind as TrainLoss;
   if (opts.initFrom && opts.warmStart) throw new XasmapError('BAD_ARGS', '--init-from (continue a model on its own database) and --warm-start (seed a new model from another one) exclude each other');
   const out = opts.out;
   const ckptDir = join(out, 'checkpoint');
@@ -313,7 +313,7 @@ async function writeLossCurve(
   // a continued model (--init-from) shows its first stage too, on one epoch axis
   const before = initFrom?.history ?? [];
   const offset = before.length ? before[before.length - 1]!.epoch : 0;
-  const lossName = (s: TrainSettings | undefined): string => (s?.loss === 'mae' ? 'MAE' : 'MSE');
+  const lossName = (s: TrainSettings | undefined): string => (s?.loss ?? 'mse').toUpperCase();
   const ep = st.history.map((h) => h.epoch + offset);
   const series = [
     ...(before.length ? [{ x: before.map((h) => h.epoch), y: before.map((h) => h.loss), label: `training loss, ${initFrom?.model} (${lossName(initFrom?.settings)})` }] : []),

@@ -42,10 +42,13 @@ export interface TrainSettings {
    */
   schedule?: 'plateau' | 'linear';
   /**
-   * training loss: 'mse' (default, the paper's) or 'mae', mean |p - y| (weighted by the
-   * square roots of channelWeights), closer to the SE measure, a sum of absolute errors
+   * training loss: 'mse' (default, the paper's); 'mae', mean |p - y| (weighted by the
+   * square roots of channelWeights), closer to the SE measure, a sum of absolute errors;
+   * or 'se', the SE measure itself per spectrum, sum_c |p - y| / sum_c |p + y|, averaged
+   * over the batch (unweighted: channelWeights are ignored, so the peaks, where SE's
+   * numerator sits, weigh as in SE)
    */
-  loss?: 'mse' | 'mae';
+  loss?: TrainLoss;
 }
 
 export const DEFAULT_TRAIN: TrainSettings = {
@@ -100,6 +103,23 @@ function gatherRows(src: Float32Array, width: number, idx: Int32Array, from: num
     const i = idx[r]!;
     out.set(src.subarray(i * width, (i + 1) * width), (r - from) * width);
   }
+}
+
+/** Training losses of `train` (TrainSettings.loss). */
+export type TrainLoss = 'mse' | 'mae' | 'se';
+export const TRAIN_LOSSES: readonly TrainLoss[] = ['mse', 'mae', 'se'];
+
+/**
+ * The paper's SE measure (src/ops/metrics.ts, physics.md section 9) as a differentiable
+ * loss: mean over the rows of sum_c |p - y| / sum_c |p + y|, a fraction (SE / 100).
+ * A row of zeros in both would divide by zero; a tiny floor keeps it finite.
+ */
+export function spectralErrorLoss(yt: tf.Tensor, pt: tf.Tensor): tf.Scalar {
+  return tf.tidy(() => {
+    const num = tf.sum(tf.abs(tf.sub(pt, yt)), 1);
+    const den = tf.maximum(tf.sum(tf.abs(tf.add(pt, yt)), 1), 1e-12);
+    return tf.mean(tf.div(num, den)) as tf.Scalar;
+  });
 }
 
 /** Predict rows `idx` in chunks and return MSE and MAE against the targets. */
@@ -160,11 +180,12 @@ export async function train(
   // an explicit variable list fixes the order of the optimizer's slots to the model's
   // weight order, which a reloaded model has too (the engine's registration order differs)
   const varList = model.trainableWeights.map((w) => w.read() as tf.Variable);
-  const mae = settings.loss === 'mae';
-  const cw = data.channelWeights;
-  const weights = cw ? tf.tensor2d(mae ? cw.map(Math.sqrt) : cw, [1, data.outputSize]) : undefined;
+  const kind = settings.loss ?? 'mse';
+  const cw = kind === 'se' ? undefined : data.channelWeights;
+  const weights = cw ? tf.tensor2d(kind === 'mae' ? cw.map(Math.sqrt) : cw, [1, data.outputSize]) : undefined;
   const loss = (yt: tf.Tensor, pt: tf.Tensor): tf.Scalar => {
-    const err = mae ? tf.abs(tf.sub(yt, pt)) : tf.squaredDifference(yt, pt);
+    if (kind === 'se') return spectralErrorLoss(yt, pt);
+    const err = kind === 'mae' ? tf.abs(tf.sub(yt, pt)) : tf.squaredDifference(yt, pt);
     return (weights ? tf.mean(tf.mul(err, weights)) : tf.mean(err)) as tf.Scalar;
   };
   const xb = new Float32Array(bs * data.inputSize);
