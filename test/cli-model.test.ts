@@ -103,7 +103,18 @@ describe('train', () => {
     const m1 = JSON.parse(readFileSync(join(l1, 'meta.json'), 'utf8'));
     expect(m1.training.settings.loss).toBe('mae');
     expect(Math.abs(m1.training.history[0].loss / m1.training.history[0].valMae - 1)).toBeLessThan(0.3);
-    expect(runCli(['train', '--data', db, '--loss', 'huber', '--out', join(dir, 'm-bad-loss')]).stderr).toMatch(/--loss must be mse or mae/);
+    expect(runCli(['train', '--data', db, '--loss', 'huber', '--out', join(dir, 'm-bad-loss')]).stderr).toMatch(/--loss must be mse, mae, se, got 'huber'/);
+    // --loss se: the training loss is the mean SE measure as a fraction; the card names it
+    const l2 = join(dir, 'm-dense-se');
+    expect(runCli(['train', '--data', db, '--arch', 'dense', '--epochs', '1', '--lr', '1e-12', '--loss', 'se', '--init-from', base, '--out', l2]).code).toBe(0);
+    const m2 = JSON.parse(readFileSync(join(l2, 'meta.json'), 'utf8'));
+    expect(m2.training.settings.loss).toBe('se');
+    expect(m2.training.history[0].loss).toBeGreaterThan(0);
+    expect(m2.training.history[0].loss).toBeLessThan(1);
+    expect(runCli(['evaluate', '--model', l2, '--data', db, '--report', join(dir, 'rep-se'), '--card']).code).toBe(0);
+    const card2 = readFileSync(join(l2, 'MODEL.md'), 'utf8');
+    expect(card2).toMatch(/RMSprop on the SE measure/);
+    expect(card2).toMatch(/--loss se --init-from m-dense`/);
   });
 
   it('--warm-start seeds a new model with the layers of a trained one (with a vanishing learning rate it predicts like it); the card says so', () => {
