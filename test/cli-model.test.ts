@@ -115,6 +115,15 @@ describe('train', () => {
     const card2 = readFileSync(join(l2, 'MODEL.md'), 'utf8');
     expect(card2).toMatch(/RMSprop on the SE measure/);
     expect(card2).toMatch(/--loss se --init-from m-dense`/);
+    // --optimizer adam: recorded, named on the card, and it trains (validation MSE falls below the base model's)
+    const ad = join(dir, 'm-dense-adam');
+    expect(runCli(['train', '--data', db, '--arch', 'dense', '--epochs', '2', '--batch', '32', '--lr', '0.0005', '--optimizer', 'adam', '--init-from', base, '--out', ad]).code).toBe(0);
+    const ma = JSON.parse(readFileSync(join(ad, 'meta.json'), 'utf8'));
+    expect(ma.training.settings.optimizer).toBe('adam');
+    expect(ma.validation.mse).toBeLessThan(baseMeta.validation.mse);
+    expect(runCli(['evaluate', '--model', ad, '--data', db, '--report', join(dir, 'rep-adam'), '--card']).code).toBe(0);
+    expect(readFileSync(join(ad, 'MODEL.md'), 'utf8')).toMatch(/Training: Adam on the MSE.*\n[^]*--optimizer adam --init-from m-dense`/);
+    expect(runCli(['train', '--data', db, '--optimizer', 'sgd', '--out', join(dir, 'm-bad-opt')]).stderr).toMatch(/--optimizer must be rmsprop, adam, got 'sgd'/);
   });
 
   it('--warm-start seeds a new model with the layers of a trained one (with a vanishing learning rate it predicts like it); the card says so', () => {

@@ -63,6 +63,7 @@ export function buildProgram(io: CliIo, setCode: (c: number) => void): Command {
     .option('--patience <n>', 'early stopping: epochs without a new best validation loss', '10')
     .option('--schedule <kind>', 'learning rate: plateau (halve after 4 epochs without a new best) or linear (decay to lr/epochs)', 'plateau')
     .option('--loss <kind>', 'training loss: mse (the paper\'s), mae (mean absolute error, closer to SE) or se (the SE measure itself, per spectrum)', 'mse')
+    .option('--optimizer <name>', 'rmsprop (the paper\'s) or adam', 'rmsprop')
     .option('--init-from <dir>', 'start from the weights of a trained model of the same ion, database and seed (fine-tuning; its architecture is used)')
     .option('--warm-start <dir>', 'start a new model from the weights of a trained model of another ion (layers of equal shape; e.g. Mn3+ from Mn2+); split and standardisation are this database\'s')
     .option('--backend <b>', 'auto | wasm | gpu | cpu', 'wasm')

@@ -7,7 +7,7 @@ const pct = (x: unknown) => (typeof x === 'number' ? `${(100 * x).toFixed(2)} %`
 
 /** The `xasmap train` command of one stage of this model: its settings, output directory and trailing flags. */
 function trainCommand(meta: ModelMeta, s: ModelMeta['training']['settings'], out: string, patience: boolean, tail: string): string {
-  const recipe = `${s.schedule === 'linear' ? ' --schedule linear' : ''}${s.loss && s.loss !== 'mse' ? ` --loss ${s.loss}` : ''}`;
+  const recipe = `${s.schedule === 'linear' ? ' --schedule linear' : ''}${s.loss && s.loss !== 'mse' ? ` --loss ${s.loss}` : ''}${s.optimizer && s.optimizer !== 'rmsprop' ? ` --optimizer ${s.optimizer}` : ''}`;
   return `xasmap train --data ${meta.dataset.file} --arch ${meta.arch} --out ${out} --epochs ${s.epochs} --batch ${s.batch} --seed ${s.seed} --lr ${s.learningRate}${patience ? ` --patience ${s.stopPatience}` : ''}${recipe}${meta.options.standardise === true ? ' --standardise' : ''}${tail}`;
 }
 
@@ -35,7 +35,7 @@ export function modelCard(meta: ModelMeta): string {
   if (w) {
     L.push(`- Warm start${t.warmStart ? '' : ' of stage 1'}: the ${w.copied.length} trainable layers of equal shape (${w.copiedParams} of ${w.trainableParams} parameters) were copied from \`${w.model}\` (${w.ion}, ${w.epochs} epochs, validation MSE ${w.validationMse.toExponential(3)}) before training${w.skipped.length ? `; fresh initialisation: ${w.skipped.join(', ')}` : ''}. ${w.sameDatabase ? 'It was trained on this database with the same split, so the test split stays held out.' : `It was trained on \`${w.dataset}\`, not on this database, so the test split stays held out.`}`);
   }
-  L.push(`- Training: RMSprop on the ${LOSS_NAMES[t.settings.loss ?? 'mse']}, lr ${t.settings.learningRate} (${sched}), batch ${t.settings.batch}, seed ${t.settings.seed}, ${t.epochs} epochs (${t.stopped === 'early-stop' ? 'early stopping' : 'all requested'}), best epoch ${t.bestEpoch}; wall time ${(t.wallSeconds / 60).toFixed(1)} min on ${t.machine}, ${t.backend}; finished ${t.finished}, xasmap ${t.xasmapVersion}.`);
+  L.push(`- Training: ${t.settings.optimizer === 'adam' ? 'Adam' : 'RMSprop'} on the ${LOSS_NAMES[t.settings.loss ?? 'mse']}, lr ${t.settings.learningRate} (${sched}), batch ${t.settings.batch}, seed ${t.settings.seed}, ${t.epochs} epochs (${t.stopped === 'early-stop' ? 'early stopping' : 'all requested'}), best epoch ${t.bestEpoch}; wall time ${(t.wallSeconds / 60).toFixed(1)} min on ${t.machine}, ${t.backend}; finished ${t.finished}, xasmap ${t.xasmapVersion}.`);
   const std = meta.options.standardise === true;
   if (std) L.push('- Targets standardised per channel (loss weighted by 1/sigma_c^2 with sigma floored at 0.05; the model ends in a fixed mean + sigma x output layer).');
   const tail = `${meta.options.voigt ? ' --voigt' : ''}${t.initFrom ? ` --init-from ${t.initFrom.model}` : ''}${t.warmStart ? ` --warm-start ${t.warmStart.model}` : ''}`;

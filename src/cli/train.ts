@@ -23,7 +23,7 @@ import { FES_DEGREE, FES_SIZE, degreeOneFeature, fesFeatures } from '../model/fe
 import { voigtArgsFor } from '../model/voigt-output.js';
 import { makeSplit } from '../model/split.js';
 import { channelMoments } from '../model/output-affine.js';
-import { DEFAULT_TRAIN, TRAIN_LOSSES, type TrainData, type TrainLoss, type TrainSettings, type TrainState, initialState, train } from '../model/train.js';
+import { DEFAULT_TRAIN, TRAIN_LOSSES, TRAIN_OPTIMIZERS, type TrainData, type TrainLoss, type TrainOptimizer, type TrainSettings, type TrainState, initialState, train } from '../model/train.js';
 import { MODEL_META, MODEL_SPLIT, type ModelMeta, type WarmStart } from '../model/meta.js';
 import { copyMatchingWeights } from '../model/warm-start.js';
 import { VERSION } from '../version.js';
@@ -46,6 +46,7 @@ export interface TrainOptions {
   standardise?: boolean;
   schedule?: string;
   loss?: string;
+  optimizer?: string;
   /** a finished model directory to start from (fine-tuning) */
   initFrom?: string;
   /** a finished model of another ion (or database) whose matching layers seed this one */
@@ -88,6 +89,9 @@ export async function runTrain(opts: TrainOptions, io: CliIo): Promise<number> {
   const lossKind = opts.loss ?? 'mse';
   if (!(TRAIN_LOSSES as readonly string[]).includes(lossKind)) throw new XasmapError('BAD_ARGS', `--loss must be ${TRAIN_LOSSES.join(', ')}, got '${lossKind}'`);
   if (lossKind !== 'mse') settings.loss = lossKind as TrainLoss;
+  const optimizerKind = opts.optimizer ?? 'rmsprop';
+  if (!(TRAIN_OPTIMIZERS as readonly string[]).includes(optimizerKind)) throw new XasmapError('BAD_ARGS', `--optimizer must be ${TRAIN_OPTIMIZERS.join(', ')}, got '${optimizerKind}'`);
+  if (optimizerKind !== 'rmsprop') settings.optimizer = optimizerKind as TrainOptimizer;
   if (opts.initFrom && opts.warmStart) throw new XasmapError('BAD_ARGS', '--init-from (continue a model on its own database) and --warm-start (seed a new model from another one) exclude each other');
   const out = opts.out;
   const ckptDir = join(out, 'checkpoint');
@@ -143,9 +147,12 @@ export async function runTrain(opts: TrainOptions, io: CliIo): Promise<number> {
   let initFrom: ModelMeta['training']['initFrom'];
   let warmStart: WarmStart | undefined;
   // learningRate is protected in the typings but a plain field at run time (the schedule changes it)
-  const optimizer = tf.train.rmsprop(settings.learningRate) as unknown as tf.Optimizer & { learningRate: number };
+  const optimizer = (settings.optimizer === 'adam' ? tf.train.adam(settings.learningRate) : tf.train.rmsprop(settings.learningRate)) as unknown as tf.Optimizer & { learningRate: number };
   if (resuming) {
     const ck = await loadCheckpoint<CheckpointState>(ckptDir);
+    if ((ck.state.settings.optimizer ?? 'rmsprop') !== optimizerKind) {
+      throw new XasmapError('CHECKPOINT_MISMATCH', `${ckptDir} was trained with --optimizer ${ck.state.settings.optimizer ?? 'rmsprop'}, not ${optimizerKind}: resume with the same optimiser, or --force to start over`);
+    }
     if (ck.state.arch !== arch || JSON.stringify(ck.state.dataset) !== JSON.stringify(datasetInfo) || ck.state.settings.seed !== settings.seed) {
       throw new XasmapError('CHECKPOINT_MISMATCH', `${ckptDir} belongs to another run (arch ${ck.state.arch}, dataset ${ck.state.dataset.file} seed ${ck.state.dataset.seed}, training seed ${ck.state.settings.seed}); use --force to start over`);
     }

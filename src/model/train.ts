@@ -41,6 +41,8 @@ export interface TrainSettings {
    * the last epoch (annealing, e.g. when fine-tuning a trained model)
    */
   schedule?: 'plateau' | 'linear';
+  /** optimiser: 'rmsprop' (default, the paper's) or 'adam' (tfjs defaults beta1 0.9, beta2 0.999) */
+  optimizer?: TrainOptimizer;
   /**
    * training loss: 'mse' (default, the paper's); 'mae', mean |p - y| (weighted by the
    * square roots of channelWeights), closer to the SE measure, a sum of absolute errors;
@@ -104,6 +106,10 @@ function gatherRows(src: Float32Array, width: number, idx: Int32Array, from: num
     out.set(src.subarray(i * width, (i + 1) * width), (r - from) * width);
   }
 }
+
+/** Optimisers of `xasmap train` (TrainSettings.optimizer). */
+export type TrainOptimizer = 'rmsprop' | 'adam';
+export const TRAIN_OPTIMIZERS: readonly TrainOptimizer[] = ['rmsprop', 'adam'];
 
 /** Training losses of `train` (TrainSettings.loss). */
 export type TrainLoss = 'mse' | 'mae' | 'se';
