@@ -79,6 +79,16 @@ describe('train', () => {
     const card = readFileSync(join(out, 'MODEL.md'), 'utf8');
     expect(card).toMatch(/Stage 1: `m-dense`, 1 epochs.*`xasmap train --data ni2-tiny\.h5 --arch dense --out m-dense --epochs 1 /);
     expect(card).toMatch(/--schedule linear.*--init-from m-dense`/);
+    // a continued model continued again keeps the whole chain on its card
+    const again = join(dir, 'm-dense-again');
+    expect(runCli(['train', '--data', db, '--arch', 'dense', '--epochs', '1', '--batch', '64', '--init-from', out, '--out', again]).code).toBe(0);
+    const againMeta = JSON.parse(readFileSync(join(again, 'meta.json'), 'utf8'));
+    expect(againMeta.training.initFrom).toMatchObject({ model: 'm-dense-tuned', epochs: 4, initFrom: { model: 'm-dense', epochs: 1 } });
+    expect(againMeta.training.initFrom.initFrom.history).toBeUndefined();
+    expect(runCli(['evaluate', '--model', again, '--data', db, '--report', join(dir, 'rep-again'), '--card']).code).toBe(0);
+    const againCard = readFileSync(join(again, 'MODEL.md'), 'utf8');
+    expect(againCard).toMatch(/Stage 1: `m-dense`, 1 epochs.*--out m-dense --epochs 1 /);
+    expect(againCard).toMatch(/Stage 2: `m-dense-tuned`, 4 epochs.*--schedule linear --init-from m-dense`\. Stage 3 continues it as below/);
     // a continued run that is interrupted and resumed still records where it started
     const cont = join(dir, 'm-dense-cont');
     const contArgs = ['train', '--data', db, '--arch', 'dense', '--epochs', '6', '--batch', '32', '--init-from', base, '--out', cont];

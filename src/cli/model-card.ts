@@ -1,7 +1,7 @@
 /** MODEL.md: the card of a trained model, generated from its meta.json. */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ModelMeta } from '../model/meta.js';
+import { initChain, type ModelMeta } from '../model/meta.js';
 
 const pct = (x: unknown) => (typeof x === 'number' ? `${(100 * x).toFixed(2)} %` : '-');
 
@@ -25,15 +25,21 @@ export function modelCard(meta: ModelMeta): string {
   L.push(`- Split 8:1:1 by seed ${meta.split.seed} (groups of ${meta.split.groupSize}): ${meta.split.train} train, ${meta.split.val} validation, ${meta.split.test} test rows (split.json lists validation and test rows).`);
   L.push(`- Architecture: ${meta.arch}, ${meta.paramCount} parameters, options ${JSON.stringify(meta.options)}; input: ${meta.features.size} FES features (monomials of degree <= ${meta.features.degree} of the 9 box-normalised parameters); output: 501 channels, linear.`);
   const sched = t.settings.schedule === 'linear' ? `decayed linearly to ${(t.settings.learningRate / t.settings.epochs).toExponential(1)}` : `halved after ${t.settings.lrPatience} epochs without improvement`;
-  if (t.initFrom) {
-    const f = t.initFrom;
+  // the models this one continued (--init-from), oldest first: one line each
+  const chain = initChain(t.initFrom);
+  let wall = t.wallSeconds;
+  chain.forEach((f, i) => {
+    wall += f.wallSeconds;
     const fs = f.settings;
-    const first = fs ? `: \`${trainCommand(meta, fs, f.model, false, f.warmStart ? ` --warm-start ${f.warmStart.model}` : '')}\`` : '';
-    L.push(`- Stage 1: \`${f.model}\`, ${f.epochs} epochs, ${(f.wallSeconds / 60).toFixed(1)} min, validation MSE ${f.validationMse.toExponential(3)}${first}. Stage 2 continues it as below; total wall time ${((f.wallSeconds + t.wallSeconds) / 60).toFixed(1)} min.`);
-  }
-  const w = t.warmStart ?? t.initFrom?.warmStart;
+    const tail = `${f.warmStart ? ` --warm-start ${f.warmStart.model}` : ''}${i > 0 ? ` --init-from ${chain[i - 1]!.model}` : ''}`;
+    const cmd = fs ? `: \`${trainCommand(meta, fs, f.model, false, tail)}\`` : '';
+    const last = i === chain.length - 1;
+    L.push(`- Stage ${i + 1}: \`${f.model}\`, ${f.epochs} epochs, ${(f.wallSeconds / 60).toFixed(1)} min, validation MSE ${f.validationMse.toExponential(3)}${cmd}.${last ? ` Stage ${i + 2} continues it as below; total wall time ${(wall / 60).toFixed(1)} min.` : ''}`);
+  });
+  const warmStage = chain.findIndex((f) => f.warmStart);
+  const w = t.warmStart ?? chain[warmStage]?.warmStart;
   if (w) {
-    L.push(`- Warm start${t.warmStart ? '' : ' of stage 1'}: the ${w.copied.length} trainable layers of equal shape (${w.copiedParams} of ${w.trainableParams} parameters) were copied from \`${w.model}\` (${w.ion}, ${w.epochs} epochs, validation MSE ${w.validationMse.toExponential(3)}) before training${w.skipped.length ? `; fresh initialisation: ${w.skipped.join(', ')}` : ''}. ${w.sameDatabase ? 'It was trained on this database with the same split, so the test split stays held out.' : `It was trained on \`${w.dataset}\`, not on this database, so the test split stays held out.`}`);
+    L.push(`- Warm start${t.warmStart ? '' : ` of stage ${warmStage + 1}`}: the ${w.copied.length} trainable layers of equal shape (${w.copiedParams} of ${w.trainableParams} parameters) were copied from \`${w.model}\` (${w.ion}, ${w.epochs} epochs, validation MSE ${w.validationMse.toExponential(3)}) before training${w.skipped.length ? `; fresh initialisation: ${w.skipped.join(', ')}` : ''}. ${w.sameDatabase ? 'It was trained on this database with the same split, so the test split stays held out.' : `It was trained on \`${w.dataset}\`, not on this database, so the test split stays held out.`}`);
   }
   L.push(`- Training: ${t.settings.optimizer === 'adam' ? 'Adam' : 'RMSprop'} on the ${LOSS_NAMES[t.settings.loss ?? 'mse']}, lr ${t.settings.learningRate} (${sched}), batch ${t.settings.batch}, seed ${t.settings.seed}, ${t.epochs} epochs (${t.stopped === 'early-stop' ? 'early stopping' : 'all requested'}), best epoch ${t.bestEpoch}; wall time ${(t.wallSeconds / 60).toFixed(1)} min on ${t.machine}, ${t.backend}; finished ${t.finished}, xasmap ${t.xasmapVersion}.`);
   const std = meta.options.standardise === true;

@@ -24,7 +24,7 @@ import { voigtArgsFor } from '../model/voigt-output.js';
 import { makeSplit } from '../model/split.js';
 import { channelMoments } from '../model/output-affine.js';
 import { DEFAULT_TRAIN, TRAIN_LOSSES, TRAIN_OPTIMIZERS, type TrainData, type TrainLoss, type TrainOptimizer, type TrainSettings, type TrainState, initialState, train } from '../model/train.js';
-import { MODEL_META, MODEL_SPLIT, type ModelMeta, type WarmStart } from '../model/meta.js';
+import { MODEL_META, MODEL_SPLIT, type ModelMeta, type WarmStart, withoutHistory } from '../model/meta.js';
 import { copyMatchingWeights } from '../model/warm-start.js';
 import { VERSION } from '../version.js';
 import type { CliIo } from './io.js';
@@ -175,6 +175,7 @@ export async function runTrain(opts: TrainOptions, io: CliIo): Promise<number> {
       settings: init.training.settings,
       history: init.training.history,
       ...(init.training.warmStart ? { warmStart: init.training.warmStart } : {}),
+      ...(init.training.initFrom ? { initFrom: withoutHistory(init.training.initFrom) } : {}),
     };
     state = initialState(settings);
     mkdirSync(out, { recursive: true });

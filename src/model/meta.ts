@@ -5,6 +5,35 @@ export const MODEL_META = 'meta.json';
 export const MODEL_SPLIT = 'split.json';
 
 /** train --warm-start: the source model and the layers taken from it */
+/**
+ * The model a run continued (train --init-from): its directory name, epochs, wall time,
+ * validation MSE, settings, and where it came from itself (its own initFrom, without the
+ * epoch history, so a chain of stages stays on the card).
+ */
+export interface InitFrom {
+  model: string;
+  epochs: number;
+  wallSeconds: number;
+  validationMse: number;
+  settings?: TrainSettings;
+  history?: EpochRecord[];
+  warmStart?: WarmStart;
+  initFrom?: InitFrom;
+}
+
+/** The stages a model continued, oldest first (empty for a model trained in one run). */
+export function initChain(first: InitFrom | undefined): InitFrom[] {
+  const chain: InitFrom[] = [];
+  for (let f = first; f; f = f.initFrom) chain.unshift(f);
+  return chain;
+}
+
+/** An InitFrom record without its epoch history (nested records keep only their summary). */
+export function withoutHistory(f: InitFrom): InitFrom {
+  const { history: _history, ...rest } = f;
+  return rest;
+}
+
 export interface WarmStart {
   /** directory name of the source model */
   model: string;
@@ -43,7 +72,7 @@ export interface ModelMeta {
     finished: string;
     history: EpochRecord[];
     /** fine-tuned from this model (train --init-from): its directory name, epochs, wall time, validation MSE */
-    initFrom?: { model: string; epochs: number; wallSeconds: number; validationMse: number; settings?: TrainSettings; history?: EpochRecord[]; warmStart?: WarmStart };
+    initFrom?: InitFrom;
     /** started from the weights of another ion's model (train --warm-start): what was copied */
     warmStart?: WarmStart;
   };
