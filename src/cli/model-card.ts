@@ -43,7 +43,8 @@ export function modelCard(meta: ModelMeta): string {
   }
   L.push(`- Training: ${t.settings.optimizer === 'adam' ? 'Adam' : 'RMSprop'} on the ${LOSS_NAMES[t.settings.loss ?? 'mse']}, lr ${t.settings.learningRate} (${sched}), batch ${t.settings.batch}, seed ${t.settings.seed}, ${t.epochs} epochs (${t.stopped === 'early-stop' ? 'early stopping' : 'all requested'}), best epoch ${t.bestEpoch}; wall time ${(t.wallSeconds / 60).toFixed(1)} min on ${t.machine}, ${t.backend}; finished ${t.finished}, xasmap ${t.xasmapVersion}.`);
   const std = meta.options.standardise === true;
-  if (std) L.push('- Targets standardised per channel (loss weighted by 1/sigma_c^2 with sigma floored at 0.05; the model ends in a fixed mean + sigma x output layer).');
+  const weighting = { mse: 'loss weighted by 1/sigma_c^2', mae: 'loss weighted by 1/sigma_c', se: 'the SE loss is not weighted' }[t.settings.loss ?? 'mse'];
+  if (std) L.push(`- Targets standardised per channel (${weighting}, sigma floored at 0.05; the model ends in a fixed mean + sigma x output layer).`);
   const tail = `${meta.options.voigt ? ' --voigt' : ''}${t.initFrom ? ` --init-from ${t.initFrom.model}` : ''}${t.warmStart ? ` --warm-start ${t.warmStart.model}` : ''}`;
   L.push(`- Command: \`${trainCommand(meta, t.settings, `models/${meta.ion}`, true, tail)}\``);
   L.push('- Loss curve: loss.png; evaluation plots: report/ (when shipped).', '');
