@@ -4,7 +4,6 @@ import type { EpochRecord, TrainSettings } from './train.js';
 export const MODEL_META = 'meta.json';
 export const MODEL_SPLIT = 'split.json';
 
-/** train --warm-start: the source model and the layers taken from it */
 /**
  * The model a run continued (train --init-from): its directory name, epochs, wall time,
  * validation MSE, settings, and where it came from itself (its own initFrom, without the
@@ -34,6 +33,7 @@ export function withoutHistory(f: InitFrom): InitFrom {
   return rest;
 }
 
+/** train --warm-start: the source model and the layers taken from it */
 export interface WarmStart {
   /** directory name of the source model */
   model: string;
