@@ -59,7 +59,7 @@ export function buildProgram(io: CliIo, setCode: (c: number) => void): Command {
     .option('--epochs <n>', 'maximum epochs', '80')
     .option('--batch <n>', 'minibatch size', '256')
     .option('--seed <s>', 'seed of the split, initialisation and shuffling', '1')
-    .option('--lr <x>', 'RMSprop learning rate', '0.001')
+    .option('--lr <x>', 'learning rate of the optimiser (RMSprop or Adam)', '0.001')
     .option('--patience <n>', 'early stopping: epochs without a new best validation loss', '10')
     .option('--schedule <kind>', 'learning rate: plateau (halve after 4 epochs without a new best) or linear (decay to lr/epochs)', 'plateau')
     .option('--loss <kind>', 'training loss: mse (the paper\'s), mae (mean absolute error, closer to SE) or se (the SE measure itself, per spectrum)', 'mse')
