@@ -29,9 +29,10 @@
 #
 # RECIPE=adam (environment, with RUN and WARM_ION = the same ion): one stage instead of
 # step 2: both networks continue the ion's own finished models (`--init-from`, so the same
-# database and split) for TUNE epochs of Adam on the mean absolute error, lr LR (environment, default 0.0005)
+# database and split) for TUNE epochs of Adam on the mean absolute error, lr LR (environment, default 0.004)
 # decaying linearly (EPOCHS is ignored). docs/training.md: on Cr2+ this took a second round
-# to 31.6 % of test spectra below 3 % where the same schedule with RMSprop reached 23.6 %.
+# to 31.6 % of test spectra below 3 % at lr 5e-4 where the same schedule with RMSprop reached
+# 23.6 %, and to 44.0 % at lr 4e-3 (the best of 5e-4 ... 8e-3, session 9).
 #   RECIPE=adam RUN=d scripts/make-model.sh Cr3+ 100000 0 20 8 Cr3+
 set -euo pipefail
 ion=${1:?usage: scripts/make-model.sh ION [COUNT] [EPOCHS]}
@@ -65,7 +66,7 @@ ws=$(warmFrom slcnn7)
 wb=$(warmFrom dense)
 if [ "${RECIPE:-}" = adam ]; then
   [ -n "${RUN:-}" ] && [ -n "$warm" ] || { echo "RECIPE=adam continues the ion's own models: set RUN and WARM_ION" >&2; exit 2; }
-  adamArgs=(--data $d/$tag-d4h.h5 --standardise --loss mae --optimizer adam --schedule linear --lr "${LR:-0.0005}" --epochs "$tune")
+  adamArgs=(--data $d/$tag-d4h.h5 --standardise --loss mae --optimizer adam --schedule linear --lr "${LR:-0.004}" --epochs "$tune")
   [ -f $m/meta.json ] || $x train "${adamArgs[@]}" --arch slcnn7 ${ws/--warm-start/--init-from} --out $m > $d/train-$rt-slcnn7.log 2>&1 &
   [ -f $b/meta.json ] || $x train "${adamArgs[@]}" --arch dense ${wb/--warm-start/--init-from} --out $b > $d/train-$rt-dense.log 2>&1 &
   wait
