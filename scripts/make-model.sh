@@ -34,6 +34,10 @@
 # to 31.6 % of test spectra below 3 % at lr 5e-4 where the same schedule with RMSprop reached
 # 23.6 %, and to 44.0 % at lr 4e-3 (the best of 5e-4 ... 8e-3, session 9).
 #   RECIPE=adam RUN=d scripts/make-model.sh Cr3+ 100000 0 20 8 Cr3+
+# WARM_ION `shipped` continues models/ION itself (a new machine has no data-local/models).
+# ONLY=slcnn7 (environment) trains the sLCNN-7 alone, one core per ion, and its card copies
+# the dense-baseline figures of models/ION (`evaluate --compare-from`, same database and split):
+#   ONLY=slcnn7 RECIPE=adam RUN=e scripts/make-model.sh Ni2+ 120000 0 40 1 shipped
 set -euo pipefail
 ion=${1:?usage: scripts/make-model.sh ION [COUNT] [EPOCHS]}
 count=${2:-120000}
@@ -57,37 +61,50 @@ b=$d/models/$rt-dense
 warmFrom() { # the finished model of the warm-start ion for one architecture (its second stage if it has one)
   [ -n "$warm" ] || return 0
   local w
+  if [ "$warm" = shipped ]; then
+    [ "$1" = slcnn7 ] && [ -f "models/$ion/meta.json" ] || { echo "WARM_ION shipped: no shipped $1 model of $ion (models/$ion holds the sLCNN-7 only; set ONLY=slcnn7)" >&2; exit 2; }
+    echo "--warm-start models/$ion"
+    return 0
+  fi
   w=$d/models/$(echo "$warm" | tr -d '+' | tr 'A-Z' 'a-z')-$1
   [ -f $w-mae/meta.json ] && w=$w-mae
   [ -f $w/meta.json ] || { echo "no finished $1 model of $warm in $w" >&2; exit 2; }
   echo "--warm-start $w"
 }
 ws=$(warmFrom slcnn7)
-wb=$(warmFrom dense)
+only=${ONLY:-}
+[ -z "$only" ] || [ "$only" = slcnn7 ] || { echo "ONLY must be slcnn7 (or unset), got $only" >&2; exit 2; }
+wb=""
+[ -n "$only" ] || wb=$(warmFrom dense)
+# the Oh and C4v test sets (made while the networks train)
+testSets() {
+  [ -f $d/$tag-oh.h5 ] || $x dataset --ion "$ion" --count 10000 --seed 101 --ranges oh --per-diag $per --out $d/$tag-oh.h5
+  [ -f $d/$tag-c4v.h5 ] || $x dataset --ion "$ion" --count 10000 --seed 102 --ranges c4v --per-diag $per --out $d/$tag-c4v.h5
+}
 if [ "${RECIPE:-}" = adam ]; then
   [ -n "${RUN:-}" ] && [ -n "$warm" ] || { echo "RECIPE=adam continues the ion's own models: set RUN and WARM_ION" >&2; exit 2; }
   adamArgs=(--data $d/$tag-d4h.h5 --standardise --loss mae --optimizer adam --schedule linear --lr "${LR:-0.004}" --epochs "$tune")
   [ -f $m/meta.json ] || $x train "${adamArgs[@]}" --arch slcnn7 ${ws/--warm-start/--init-from} --out $m > $d/train-$rt-slcnn7.log 2>&1 &
-  [ -f $b/meta.json ] || $x train "${adamArgs[@]}" --arch dense ${wb/--warm-start/--init-from} --out $b > $d/train-$rt-dense.log 2>&1 &
+  [ -n "$only" ] || [ -f $b/meta.json ] || $x train "${adamArgs[@]}" --arch dense ${wb/--warm-start/--init-from} --out $b > $d/train-$rt-dense.log 2>&1 &
+  testSets
   wait
   tune=0 # the stages below are done
 else
 [ -f $m/meta.json ] || $x train --data $d/$tag-d4h.h5 --out $m --arch slcnn7 --standardise --epochs "$epochs" $ws > $d/train-$rt-slcnn7.log 2>&1 &
-[ -f $b/meta.json ] || $x train --data $d/$tag-d4h.h5 --out $b --arch dense --standardise --epochs "$epochs" $wb > $d/train-$rt-dense.log 2>&1 &
-# the Oh and C4v test sets are made while the networks train
-[ -f $d/$tag-oh.h5 ] || $x dataset --ion "$ion" --count 10000 --seed 101 --ranges oh --per-diag $per --out $d/$tag-oh.h5
-[ -f $d/$tag-c4v.h5 ] || $x dataset --ion "$ion" --count 10000 --seed 102 --ranges c4v --per-diag $per --out $d/$tag-c4v.h5
+[ -n "$only" ] || [ -f $b/meta.json ] || $x train --data $d/$tag-d4h.h5 --out $b --arch dense --standardise --epochs "$epochs" $wb > $d/train-$rt-dense.log 2>&1 &
+testSets
 wait
 fi
 if [ "$tune" -gt 0 ]; then
   tuneArgs=(--data $d/$tag-d4h.h5 --standardise --loss mae --schedule linear --lr 0.00025 --epochs "$tune")
   [ -f $m-mae/meta.json ] || $x train "${tuneArgs[@]}" --arch slcnn7 --init-from $m --out $m-mae > $d/train-$rt-slcnn7-mae.log 2>&1 &
-  [ -f $b-mae/meta.json ] || $x train "${tuneArgs[@]}" --arch dense --init-from $b --out $b-mae > $d/train-$rt-dense-mae.log 2>&1 &
+  [ -n "$only" ] || [ -f $b-mae/meta.json ] || $x train "${tuneArgs[@]}" --arch dense --init-from $b --out $b-mae > $d/train-$rt-dense-mae.log 2>&1 &
   wait
   m=$m-mae
   b=$b-mae
 fi
-$x evaluate --model $m --data $d/$tag-d4h.h5 --report $d/reports/$rt --compare $b --card
+if [ -n "$only" ]; then cmp=(--compare-from "models/$ion"); else cmp=(--compare "$b"); fi
+$x evaluate --model $m --data $d/$tag-d4h.h5 --report $d/reports/$rt "${cmp[@]}" --card
 $x evaluate --model $m --data $d/$tag-oh.h5 --report $d/reports/$rt-oh --card
 $x evaluate --model $m --data $d/$tag-c4v.h5 --report $d/reports/$rt-c4v --card
 # a retrain (RUN) replaces the shipped model only if it does better on the same test split

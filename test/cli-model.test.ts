@@ -247,6 +247,27 @@ describe('predict, evaluate, models', () => {
     expect(m0.se.max).toBeCloseTo(w.se, 6);
   });
 
+  it('evaluate --compare-from copies the dense figures of an earlier card on the same split, marked as copied; refuses another split', () => {
+    // m-dense-tuned continues m-dense, m-dense-again continues m-dense-tuned: one test split
+    const tuned = join(dir, 'm-dense-tuned');
+    const again = join(dir, 'm-dense-again');
+    expect(runCli(['evaluate', '--model', tuned, '--data', db, '--report', join(dir, 'rep-cf1'), '--card', '--compare', join(dir, 'm-dense')]).code).toBe(0);
+    const first = JSON.parse(readFileSync(join(tuned, 'meta.json'), 'utf8')).evaluation.compare;
+    expect(first.count).toBe(30);
+    const r = runCli(['evaluate', '--model', again, '--data', db, '--report', join(dir, 'rep-cf2'), '--card', '--compare-from', tuned]);
+    expect(r.code, r.stderr).toBe(0);
+    const copied = JSON.parse(readFileSync(join(again, 'meta.json'), 'utf8')).evaluation.compare;
+    expect(copied).toEqual({ ...first, copiedFrom: 'm-dense-tuned' });
+    const card = readFileSync(join(again, 'MODEL.md'), 'utf8');
+    expect(card).toContain(`| dense | ${first.params} | ${first.mse.toExponential(2)} | ${(100 * first.fractionBelow3).toFixed(2)} % |`);
+    expect(card).toMatch(/row is copied from the card of `m-dense-tuned` \(same database and test split\)/);
+    // m-whole has another split seed: its test rows differ
+    const other = runCli(['evaluate', '--model', model, '--data', db, '--report', join(dir, 'rep-cf3'), '--card', '--compare-from', tuned]);
+    expect(other.code).toBe(2);
+    expect(other.stderr).toMatch(/--compare-from .*m-dense-tuned: its test split differs/);
+    expect(runCli(['evaluate', '--model', again, '--data', db, '--report', join(dir, 'rep-cf4'), '--compare-from', tuned]).stderr).toMatch(/only fills the card: add --card/);
+  });
+
   it('models lists the shipped models and the ions without one', () => {
     const r = runCli(['models']);
     expect(r.code).toBe(0);

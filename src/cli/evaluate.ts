@@ -1,11 +1,13 @@
 /**
- * `xasmap evaluate --model DIR --data FILE.h5 --report DIR [--compare DIR] [--card]`
+ * `xasmap evaluate --model DIR --data FILE.h5 --report DIR [--compare DIR | --compare-from DIR] [--card]`
  *
  * The paper's analysis of a trained model against simulated spectra: on the model's
  * own test split when FILE.h5 is its training database, else on every row (e.g. the
  * Oh and C4v sets of `xasmap dataset --ranges oh|c4v`). Writes report.json,
  * report.md and PNG plots to --report; with --card, stores the figures in the model's
- * meta.json and (re)writes its MODEL.md.
+ * meta.json and (re)writes its MODEL.md. --compare-from DIR (with --card, on the test split)
+ * copies the dense-baseline figures from the card of an earlier model of the same ion,
+ * database and test split (a round that retrained only the sLCNN-7), marked as copied.
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
@@ -26,6 +28,7 @@ export interface EvaluateOptions {
   data?: string;
   report?: string;
   compare?: string;
+  compareFrom?: string;
   card?: boolean;
   backend?: string;
 }
@@ -51,6 +54,8 @@ export async function runEvaluate(opts: EvaluateOptions, io: CliIo): Promise<num
   if (!opts.report) throw new XasmapError('BAD_ARGS', '--report DIR is required');
   await initBackend((opts.backend ?? 'wasm') as BackendKind);
   const main = await loadModelDir(opts.model);
+  if (opts.compareFrom && opts.compare) throw new XasmapError('BAD_ARGS', 'give --compare DIR or --compare-from DIR, not both');
+  if (opts.compareFrom && !opts.card) throw new XasmapError('BAD_ARGS', '--compare-from DIR only fills the card: add --card');
   const other = opts.compare ? await loadModelDir(opts.compare) : undefined;
   const db = await readDatasetFile(opts.data);
   if (db.meta.ion !== main.meta.ion) {
@@ -63,7 +68,9 @@ export async function runEvaluate(opts: EvaluateOptions, io: CliIo): Promise<num
   const own = basename(opts.data) === d.file && db.meta.seed === d.seed && n === d.count && db.meta.ranges === d.ranges;
   let rows: number[];
   let subset: string;
-  if (own && existsSync(join(opts.model, MODEL_SPLIT))) {
+  const ownSplit = own && existsSync(join(opts.model, MODEL_SPLIT));
+  const carried = opts.compareFrom ? carriedCompare(opts.compareFrom, main.meta, opts.model, ownSplit) : undefined;
+  if (ownSplit) {
     const split = JSON.parse(readFileSync(join(opts.model, MODEL_SPLIT), 'utf8')) as { test: number[] };
     rows = split.test;
     subset = `test split of the training database (${rows.length} of ${n} rows, never used in training)`;
@@ -109,7 +116,8 @@ export async function runEvaluate(opts: EvaluateOptions, io: CliIo): Promise<num
     ev[key] = { data: basename(opts.data), subset, ...r0.report, intervals: r0.report.intervals.counts };
     if (key === 'd4h') {
       Object.assign(ev, { testCount: r0.report.count, fractionBelow3: r0.report.fractionBelow3, fractionBelow7: r0.report.fractionBelow7, meetsBar: r0.report.meetsBar });
-      if (results[1]) ev.compare = { arch: results[1].model.meta.arch, params: results[1].model.meta.paramCount, ...results[1].report, intervals: results[1].report.intervals.counts, training: results[1].model.meta.training.wallSeconds, validation: results[1].model.meta.validation };
+      if (carried) ev.compare = carried;
+      else if (results[1]) ev.compare = { arch: results[1].model.meta.arch, params: results[1].model.meta.paramCount, ...results[1].report, intervals: results[1].report.intervals.counts, training: results[1].model.meta.training.wallSeconds, validation: results[1].model.meta.validation };
     }
     meta.evaluation = ev;
     writeFileSync(join(opts.model, MODEL_META), JSON.stringify(meta, (_k, v) => (v === Infinity ? 'Infinity' : v), 1));
@@ -117,6 +125,30 @@ export async function runEvaluate(opts: EvaluateOptions, io: CliIo): Promise<num
     io.stderr(`updated ${join(opts.model, MODEL_META)} and MODEL.md`);
   }
   return 0;
+}
+
+/**
+ * The dense-baseline figures of the card of `from` (an earlier model of the same ion), for
+ * a model evaluated on the same test split: same database (file, seed, count, ranges) and
+ * the same test rows, else a COMPARE_MISMATCH error naming what differs.
+ */
+function carriedCompare(from: string, meta: ModelMeta, modelDir: string, ownSplit: boolean): Record<string, unknown> {
+  const metaFile = join(from, MODEL_META);
+  if (!existsSync(metaFile)) throw new XasmapError('BAD_ARGS', `--compare-from ${from}: no ${MODEL_META} there`);
+  const prev = JSON.parse(readFileSync(metaFile, 'utf8')) as ModelMeta;
+  const fail = (what: string) => {
+    throw new XasmapError('COMPARE_MISMATCH', `--compare-from ${from}: ${what}, so its dense figures are not comparable`);
+  };
+  if (prev.ion !== meta.ion) fail(`it is a model for ${prev.ion}, not ${meta.ion}`);
+  if (!ownSplit) fail(`--data is not the training database of ${modelDir}`);
+  for (const k of ['file', 'seed', 'count', 'ranges'] as const) {
+    if (prev.dataset[k] !== meta.dataset[k]) fail(`its database ${k} is ${String(prev.dataset[k])}, this model's is ${String(meta.dataset[k])}`);
+  }
+  const testRows = (dir: string) => JSON.stringify((JSON.parse(readFileSync(join(dir, MODEL_SPLIT), 'utf8')) as { test: number[] }).test);
+  if (!existsSync(join(from, MODEL_SPLIT)) || testRows(from) !== testRows(modelDir)) fail('its test split differs');
+  const c = (prev.evaluation as Record<string, unknown> | undefined)?.compare as Record<string, unknown> | undefined;
+  if (!c) fail('its card has no dense-baseline figures');
+  return { ...c, copiedFrom: c!.copiedFrom ?? basename(from) };
 }
 
 const pct = (x: number) => `${(100 * x).toFixed(2)} %`;

@@ -93,6 +93,7 @@ export function buildProgram(io: CliIo, setCode: (c: number) => void): Command {
     .requiredOption('--data <file>', 'database (its test split is used when it is the training database)')
     .requiredOption('--report <dir>', 'where report.json, report.md and the PNGs go')
     .option('--compare <dir>', 'a second model evaluated on the same spectra (e.g. the dense baseline)')
+    .option('--compare-from <dir>', "with --card: copy the dense-baseline figures from that earlier model's card (same database and test split)")
     .option('--card', "store the figures in the model's meta.json and write its MODEL.md")
     .option('--backend <b>', 'auto | wasm | gpu | cpu', 'wasm')
     .action(async (opts) => setCode(await runEvaluate(opts, io)));
