@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# One more training round for the sLCNN-7 of several ions, continuing the shipped models
+# (models/ION) on their own databases and test splits: a machine that has none of the
+# data-local networks of earlier sessions can still go on (never run in CI). Two lanes run
+# side by side, one core each; in each lane an ion's database is made (or found in
+# data-local/), then its round runs (`ONLY=slcnn7 RECIPE=adam RUN=$RUN scripts/make-model.sh
+# ION COUNT 0 TUNE PER_DIAG shipped`: TUNE epochs of Adam on the MAE, lr LR default 4e-3,
+# decaying linearly). The new model replaces models/ION only if it does better on that test
+# split; its card copies the dense-baseline figures of the shipped card.
+#
+#   scripts/make-rounds.sh PLAN          e.g. RUN=e scripts/make-rounds.sh scripts/plans/session10b.txt
+#   DRY=1 scripts/make-rounds.sh PLAN    prints the commands of each lane
+#
+# PLAN: one ion per line, `ION COUNT PER_DIAG [TUNE]` (TUNE default 40; COUNT and PER_DIAG
+# as in the ion's MODEL.md "Regenerate" command); lines alternate between the two lanes.
+# Progress goes to data-local/rounds-<lane>.status, output to data-local/make-<ion>*.log.
+set -uo pipefail
+plan=${1:?usage: scripts/make-rounds.sh PLAN}
+[ -f "$plan" ] || { echo "no plan file $plan" >&2; exit 2; }
+plan=$(realpath "$plan")
+cd "$(dirname "$0")/.."
+run=${RUN:-e}
+mkdir -p data-local
+lines() { sed -e 's/#.*//' "$plan" | awk 'NF'; }
+bad=$(lines | awk '$2 !~ /^[0-9]+$/ || $3 !~ /^[0-9]+$/ || ($4 != "" && $4 !~ /^[0-9]+$/) { print $1 }')
+[ -z "$bad" ] || { echo "$plan: bad line for $bad (ION COUNT PER_DIAG [TUNE])" >&2; exit 2; }
+lane() { # LANE: the ions of every second plan line
+  local k=0 status=data-local/rounds-$1.status
+  lines | while read -r ion count per tune; do
+    k=$((k + 1))
+    [ $((k % 2)) -eq "$1" ] || continue
+    local tag; tag=$(echo "$ion" | tr -d '+' | tr 'A-Z' 'a-z')
+    local db=(env DB_ONLY=1 scripts/make-model.sh "$ion" "$count" 0 0 "$per")
+    local round=(env ONLY=slcnn7 RECIPE=adam RUN="$run" scripts/make-model.sh "$ion" "$count" 0 "${tune:-40}" "$per" shipped)
+    if [ -n "${DRY:-}" ]; then echo "lane $1: ${db[*]}; ${round[*]}"; continue; fi
+    echo "$ion database $(date +%H:%M)" >> "$status"
+    "${db[@]}" > "data-local/make-$tag-data.log" 2>&1 || { echo "$ion FAILED database" >> "$status"; continue; }
+    echo "$ion round $(date +%H:%M)" >> "$status"
+    "${round[@]}" > "data-local/make-$tag$run.log" 2>&1 || echo "$ion FAILED round" >> "$status"
+    echo "$ion done $(date +%H:%M)" >> "$status"
+  done
+}
+[ -n "${DRY:-}" ] || npx tsc -p tsconfig.json
+lane 1 &
+lane 0 &
+wait
