@@ -148,7 +148,7 @@ function carriedCompare(from: string, meta: ModelMeta, modelDir: string, ownSpli
   if (!existsSync(join(from, MODEL_SPLIT)) || testRows(from) !== testRows(modelDir)) fail('its test split differs');
   const c = (prev.evaluation as Record<string, unknown> | undefined)?.compare as Record<string, unknown> | undefined;
   if (!c) fail('its card has no dense-baseline figures');
-  return { ...c, copiedFrom: c!.copiedFrom ?? basename(from) };
+  return { ...c, copiedFrom: c!.copiedFrom ?? from };
 }
 
 const pct = (x: number) => `${(100 * x).toFixed(2)} %`;

@@ -70,7 +70,7 @@ export function modelCard(meta: ModelMeta): string {
     if (d4h) L.push(`| ${meta.arch} (this) | ${meta.paramCount} | ${(d4h.mse as number).toExponential(2)} | ${pct(d4h.fractionBelow3)} | ${pct(d4h.fractionBelow7)} |`);
     L.push(`| ${c.arch} | ${c.params} | ${typeof c.mse === 'number' ? c.mse.toExponential(2) : '-'} | ${pct(c.fractionBelow3)} | ${pct(c.fractionBelow7)} |`);
     if (typeof c.copiedFrom === 'string') {
-      L.push('', `The ${c.arch} row is copied from the card of \`${c.copiedFrom}\` (same database and test split): the baseline was not retrained in this round.`);
+      L.push('', `The ${c.arch} row is copied from the card of \`${c.copiedFrom}\` as it stood before this model was evaluated (same database and test split): the baseline was not retrained in this round.`);
     }
   }
   L.push('', 'Golden pair: golden.json (inputs and the outputs this model gave when it was shipped; a test checks them to 1e-5).');
