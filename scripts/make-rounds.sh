@@ -11,8 +11,10 @@
 #   scripts/make-rounds.sh PLAN          e.g. RUN=e scripts/make-rounds.sh scripts/plans/session10b.txt
 #   DRY=1 scripts/make-rounds.sh PLAN    prints the commands of each lane
 #
-# PLAN: one ion per line, `ION COUNT PER_DIAG [TUNE]` (TUNE default 40; COUNT and PER_DIAG
-# as in the ion's MODEL.md "Regenerate" command); lines alternate between the two lanes.
+# PLAN: one ion per line, `ION COUNT PER_DIAG [TUNE] [RUN]` (TUNE default 40; COUNT and
+# PER_DIAG as in the ion's MODEL.md "Regenerate" command; RUN names this round's networks,
+# default $RUN or e: a second round of one ion in the same plan needs its own); lines
+# alternate between the two lanes.
 # Progress goes to data-local/rounds-<lane>.status, output to data-local/make-<ion>*.log.
 set -uo pipefail
 plan=${1:?usage: scripts/make-rounds.sh PLAN}
@@ -22,14 +24,14 @@ cd "$(dirname "$0")/.."
 run=${RUN:-e}
 mkdir -p data-local
 lines() { sed -e 's/#.*//' "$plan" | awk 'NF'; }
-bad=$(lines | awk '$2 !~ /^[0-9]+$/ || $3 !~ /^[0-9]+$/ || ($4 != "" && $4 !~ /^[0-9]+$/) { print $1 }')
-[ -z "$bad" ] || { echo "$plan: bad line for $bad (ION COUNT PER_DIAG [TUNE])" >&2; exit 2; }
+bad=$(lines | awk '$2 !~ /^[0-9]+$/ || $3 !~ /^[0-9]+$/ || ($4 != "" && $4 !~ /^[0-9]+$/) || ($5 != "" && $5 !~ /^[a-z]+$/) { print $1 }')
+[ -z "$bad" ] || { echo "$plan: bad line for $bad (ION COUNT PER_DIAG [TUNE] [RUN])" >&2; exit 2; }
 lane() { # LANE: the ions of every second plan line
   local k=0 status=data-local/rounds-$1.status
-  lines | while read -r ion count per tune; do
+  lines | while read -r ion count per tune r; do
     k=$((k + 1))
     [ $((k % 2)) -eq "$1" ] || continue
-    local tag; tag=$(echo "$ion" | tr -d '+' | tr 'A-Z' 'a-z')
+    local tag run=${r:-$run}; tag=$(echo "$ion" | tr -d '+' | tr 'A-Z' 'a-z')
     local db=(env DB_ONLY=1 scripts/make-model.sh "$ion" "$count" 0 0 "$per")
     local round=(env ONLY=slcnn7 RECIPE=adam RUN="$run" scripts/make-model.sh "$ion" "$count" 0 "${tune:-40}" "$per" shipped)
     if [ -n "${DRY:-}" ]; then echo "lane $1: ${db[*]}; ${round[*]}"; continue; fi
