@@ -2,7 +2,7 @@
  * train / predict / evaluate / models end to end with a tiny database and short
  * training (real models are never trained in CI).
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { readDatasetFile } from '../src/io/dataset-file.js';
@@ -89,6 +89,13 @@ describe('train', () => {
     const againCard = readFileSync(join(again, 'MODEL.md'), 'utf8');
     expect(againCard).toMatch(/Stage 1: `m-dense`, 1 epochs.*--out m-dense --epochs 1 /);
     expect(againCard).toMatch(/Stage 2: `m-dense-tuned`, 4 epochs.*--schedule linear --init-from m-dense`\. Stage 3 continues it as below/);
+    // a model copied elsewhere (as into models/ION) keeps its name: a continuation names the source by it
+    expect(againMeta.name).toBe('m-dense-again');
+    const shipped = join(dir, 'shipped', 'Ni2+');
+    cpSync(again, shipped, { recursive: true });
+    const fromShipped = join(dir, 'm-dense-from-shipped');
+    expect(runCli(['train', '--data', db, '--arch', 'dense', '--epochs', '1', '--batch', '64', '--init-from', shipped, '--out', fromShipped]).code).toBe(0);
+    expect(JSON.parse(readFileSync(join(fromShipped, 'meta.json'), 'utf8')).training.initFrom).toMatchObject({ model: 'm-dense-again', initFrom: { model: 'm-dense-tuned' } });
     // a continued run that is interrupted and resumed still records where it started
     const cont = join(dir, 'm-dense-cont');
     const contArgs = ['train', '--data', db, '--arch', 'dense', '--epochs', '6', '--batch', '32', '--init-from', base, '--out', cont];

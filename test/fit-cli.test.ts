@@ -96,8 +96,8 @@ function randomParams(n: number, seed: number, fixed: Partial<Params>): Params[]
 describe('fit recovers known parameters (Ni2+ network + simulator refinement)', () => {
   // Two misses are expected of 20 pixels: the Dq-Dt valley (docs/fit.md) and the Gaussian tail
   // (0.01 eV is about 2 sigma of Dq here, 5 % of pixels beyond it); with the session 8 network
-  // 18 of 20 pixels recovered, with that of session 10 17 of 19 (the misses: one in the valley,
-  // one 0.0103 eV off). A broken fit or refinement misses most pixels.
+  // 18 of 20 pixels recovered, with that of the first session 10 round 17 of 19 (the misses: one
+  // in the valley, one 0.0103 eV off), with the second 18 of 20. A broken fit misses most pixels.
   it('Dq within 0.01 eV and S1, S2 within 0.03 for >= 85 % of the pixels fitted at SE < 3 %; sigmas cover the truth', () => {
     const ny = 4;
     const nx = 5;

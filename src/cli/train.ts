@@ -168,7 +168,7 @@ export async function runTrain(opts: TrainOptions, io: CliIo): Promise<number> {
     model = await loadModel(opts.initFrom);
     Object.assign(archOptions, init.options);
     initFrom = {
-      model: basename(resolvePath(opts.initFrom)),
+      model: init.name ?? basename(resolvePath(opts.initFrom)),
       epochs: init.training.epochs,
       wallSeconds: init.training.wallSeconds,
       validationMse: init.validation.mse,
@@ -239,6 +239,7 @@ export async function runTrain(opts: TrainOptions, io: CliIo): Promise<number> {
   const best = state.history.find((h) => h.epoch === state.bestEpoch);
   const meta: ModelMeta = {
     format: 'xasmap-model-1',
+    name: basename(resolvePath(out)),
     ion,
     arch,
     options: archOptions,
@@ -294,7 +295,7 @@ async function warmStartFrom(dir: string, model: tf.LayersModel, arch: string, d
   const r = copyMatchingWeights(model, source);
   source.dispose();
   if (r.copiedParams === 0) throw new XasmapError('BAD_ARGS', `--warm-start ${dir}: no layer matches this ${arch} model (other architecture options?)`);
-  return { model: basename(resolvePath(dir)), ion: meta.ion, dataset: meta.dataset.file, sameDatabase, epochs: meta.training.epochs + (meta.training.initFrom?.epochs ?? 0), validationMse: meta.validation.mse, ...r };
+  return { model: meta.name ?? basename(resolvePath(dir)), ion: meta.ion, dataset: meta.dataset.file, sameDatabase, epochs: meta.training.epochs + (meta.training.initFrom?.epochs ?? 0), validationMse: meta.validation.mse, ...r };
 }
 
 /** The meta of the --init-from model, checked against this run (same ion, arch, database, split seed). */

@@ -51,6 +51,12 @@ export interface WarmStart {
 
 export interface ModelMeta {
   format: 'xasmap-model-1';
+  /**
+   * The model's name when it was trained (its --out directory's name), kept when the files are
+   * copied elsewhere (models/ION): a model continued from a shipped one names its source by this.
+   * Absent in models trained before session 10.
+   */
+  name?: string;
   ion: string;
   arch: 'slcnn7' | 'dense';
   /** architecture options passed to the builder */
