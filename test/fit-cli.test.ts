@@ -94,11 +94,11 @@ function randomParams(n: number, seed: number, fixed: Partial<Params>): Params[]
 }
 
 describe('fit recovers known parameters (Ni2+ network + simulator refinement)', () => {
-  // Two misses are expected of 20 pixels: the Dq-Dt valley (docs/fit.md) and the Gaussian tail
-  // (0.01 eV is about 2 sigma of Dq here, 5 % of pixels beyond it); with the session 8 network
-  // 18 of 20 pixels recovered, with that of the first session 10 round 17 of 19 (the misses: one
-  // in the valley, one 0.0103 eV off), with the second 18 of 20. A broken fit misses most pixels.
-  it('Dq within 0.01 eV and S1, S2 within 0.03 for >= 85 % of the pixels fitted at SE < 3 %; sigmas cover the truth', () => {
+  // Close to the edge by design: the Dq-Dt valley (docs/fit.md) and the Gaussian tail (0.01 eV is
+  // about 2 sigma of Dq here) each cost a pixel; the session 8 network and the shipped one of
+  // session 10 recover 18 of 20, the network of the first session 10 round recovered 17 of 19
+  // (one in the valley, one 0.0103 eV off) and failed here. A new network may need a look.
+  it('Dq within 0.01 eV and S1, S2 within 0.03 for >= 90 % of the pixels fitted at SE < 3 %; sigmas cover the truth', () => {
     const ny = 4;
     const nx = 5;
     const truth = randomParams(ny * nx, 21, { T: 300 });
@@ -131,7 +131,7 @@ describe('fit recovers known parameters (Ni2+ network + simulator refinement)', 
     });
     console.log(`fit recovery: ${low}/${ny * nx} pixels at SE < 3 %, ${good} of them with Dq, S1, S2 recovered; 1-sigma coverage ${((100 * in1) / total).toFixed(0)} %`);
     expect(low).toBeGreaterThanOrEqual(0.9 * ny * nx);
-    expect(good).toBeGreaterThanOrEqual(0.85 * low);
+    expect(good).toBeGreaterThanOrEqual(0.9 * low);
     // 160 estimates; the Gaussian rate is 68 %; local minima and the linearisation widen the band
     expect(in1 / total).toBeGreaterThan(0.45);
     expect(in1 / total).toBeLessThan(0.9);
