@@ -46,7 +46,9 @@ tune=${4:-10}
 per=${5:-1}
 warm=${6:-}
 cd "$(dirname "$0")/.."
-[ -n "${DB_ONLY:-}" ] || npx tsc -p tsconfig.json # DB_ONLY: see below
+# DB_ONLY: see below; NO_BUILD=1: dist is already built (make-rounds.sh builds it once, so that
+# one lane's build never rewrites dist while the other lane's node process loads it)
+[ -n "${DB_ONLY:-}${NO_BUILD:-}" ] || npx tsc -p tsconfig.json
 x="node bin/xasmap.js"
 tag=$(echo "$ion" | tr -d '+' | tr 'A-Z' 'a-z')
 d=data-local

@@ -33,7 +33,7 @@ lane() { # LANE: the ions of every second plan line
     [ $((k % 2)) -eq "$1" ] || continue
     local tag run=${r:-$run}; tag=$(echo "$ion" | tr -d '+' | tr 'A-Z' 'a-z')
     local db=(env DB_ONLY=1 scripts/make-model.sh "$ion" "$count" 0 0 "$per")
-    local round=(env ONLY=slcnn7 RECIPE=adam RUN="$run" scripts/make-model.sh "$ion" "$count" 0 "${tune:-40}" "$per" shipped)
+    local round=(env NO_BUILD=1 ONLY=slcnn7 RECIPE=adam RUN="$run" scripts/make-model.sh "$ion" "$count" 0 "${tune:-40}" "$per" shipped)
     if [ -n "${DRY:-}" ]; then echo "lane $1: ${db[*]}; ${round[*]}"; continue; fi
     echo "$ion database $(date +%H:%M)" >> "$status"
     "${db[@]}" > "data-local/make-$tag-data.log" 2>&1 || { echo "$ion FAILED database" >> "$status"; continue; }

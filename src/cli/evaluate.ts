@@ -66,13 +66,12 @@ export async function runEvaluate(opts: EvaluateOptions, io: CliIo): Promise<num
   // the model's test split when this is its training database
   const d = main.meta.dataset;
   const own = basename(opts.data) === d.file && db.meta.seed === d.seed && n === d.count && db.meta.ranges === d.ranges;
+  const testRows = own ? readTestRows(opts.model) : undefined;
+  const carried = opts.compareFrom ? carriedCompare(opts.compareFrom, main.meta, opts.model, testRows) : undefined;
   let rows: number[];
   let subset: string;
-  const ownSplit = own && existsSync(join(opts.model, MODEL_SPLIT));
-  const carried = opts.compareFrom ? carriedCompare(opts.compareFrom, main.meta, opts.model, ownSplit) : undefined;
-  if (ownSplit) {
-    const split = JSON.parse(readFileSync(join(opts.model, MODEL_SPLIT), 'utf8')) as { test: number[] };
-    rows = split.test;
+  if (testRows) {
+    rows = testRows;
     subset = `test split of the training database (${rows.length} of ${n} rows, never used in training)`;
   } else {
     rows = Array.from({ length: n }, (_, i) => i);
@@ -132,7 +131,7 @@ export async function runEvaluate(opts: EvaluateOptions, io: CliIo): Promise<num
  * a model evaluated on the same test split: same database (file, seed, count, ranges) and
  * the same test rows, else a COMPARE_MISMATCH error naming what differs.
  */
-function carriedCompare(from: string, meta: ModelMeta, modelDir: string, ownSplit: boolean): Record<string, unknown> {
+function carriedCompare(from: string, meta: ModelMeta, modelDir: string, testRows: number[] | undefined): Record<string, unknown> {
   const metaFile = join(from, MODEL_META);
   if (!existsSync(metaFile)) throw new XasmapError('BAD_ARGS', `--compare-from ${from}: no ${MODEL_META} there`);
   const prev = JSON.parse(readFileSync(metaFile, 'utf8')) as ModelMeta;
@@ -140,15 +139,21 @@ function carriedCompare(from: string, meta: ModelMeta, modelDir: string, ownSpli
     throw new XasmapError('COMPARE_MISMATCH', `--compare-from ${from}: ${what}, so its dense figures are not comparable`);
   };
   if (prev.ion !== meta.ion) fail(`it is a model for ${prev.ion}, not ${meta.ion}`);
-  if (!ownSplit) fail(`--data is not the training database of ${modelDir}`);
+  if (!testRows) fail(`--data is not the training database of ${modelDir}`);
   for (const k of ['file', 'seed', 'count', 'ranges'] as const) {
     if (prev.dataset[k] !== meta.dataset[k]) fail(`its database ${k} is ${String(prev.dataset[k])}, this model's is ${String(meta.dataset[k])}`);
   }
-  const testRows = (dir: string) => JSON.stringify((JSON.parse(readFileSync(join(dir, MODEL_SPLIT), 'utf8')) as { test: number[] }).test);
-  if (!existsSync(join(from, MODEL_SPLIT)) || testRows(from) !== testRows(modelDir)) fail('its test split differs');
+  const prevRows = readTestRows(from);
+  if (!prevRows || JSON.stringify(prevRows) !== JSON.stringify(testRows)) fail('its test split differs');
   const c = (prev.evaluation as Record<string, unknown> | undefined)?.compare as Record<string, unknown> | undefined;
   if (!c) fail('its card has no dense-baseline figures');
   return { ...c, copiedFrom: c!.copiedFrom ?? from };
+}
+
+/** The test rows of a model directory's split.json, or undefined without one. */
+function readTestRows(dir: string): number[] | undefined {
+  const f = join(dir, MODEL_SPLIT);
+  return existsSync(f) ? (JSON.parse(readFileSync(f, 'utf8')) as { test: number[] }).test : undefined;
 }
 
 const pct = (x: number) => `${(100 * x).toFixed(2)} %`;
