@@ -16,6 +16,8 @@
 # default $RUN or e: a second round of one ion in the same plan needs its own); lines
 # alternate between the two lanes.
 # Progress goes to data-local/rounds-<lane>.status, output to data-local/make-<ion>*.log.
+# To end a plan early without cutting a round short: `touch data-local/rounds.stop`; each
+# lane finishes what it is doing and starts no further ion (remove the file to run again).
 set -uo pipefail
 plan=${1:?usage: scripts/make-rounds.sh PLAN}
 [ -f "$plan" ] || { echo "no plan file $plan" >&2; exit 2; }
@@ -35,6 +37,7 @@ lane() { # LANE: the ions of every second plan line
     local db=(env DB_ONLY=1 scripts/make-model.sh "$ion" "$count" 0 0 "$per")
     local round=(env NO_BUILD=1 ONLY=slcnn7 RECIPE=adam RUN="$run" scripts/make-model.sh "$ion" "$count" 0 "${tune:-40}" "$per" shipped)
     if [ -n "${DRY:-}" ]; then echo "lane $1: ${db[*]}; ${round[*]}"; continue; fi
+    if [ -e data-local/rounds.stop ]; then echo "$ion not started: data-local/rounds.stop $(date +%H:%M)" >> "$status"; continue; fi
     echo "$ion database $(date +%H:%M)" >> "$status"
     "${db[@]}" > "data-local/make-$tag-data.log" 2>&1 || { echo "$ion FAILED database" >> "$status"; continue; }
     echo "$ion round $(date +%H:%M)" >> "$status"
