@@ -143,6 +143,43 @@ describe('train', () => {
     expect(runCli(['train', '--data', db, '--optimizer', 'sgd', '--out', join(dir, 'm-bad-opt')]).stderr).toMatch(/--optimizer must be rmsprop, adam, got 'sgd'/);
   });
 
+  it('--extra-data adds the rows of databases made with other seeds to training only: same validation and test rows; the card names them; a repeated seed or another ion is refused', () => {
+    const base = join(dir, 'm-dense');
+    const extra = join(dir, 'ni2-tiny-s5.h5');
+    expect(runCli(['dataset', '--ion', 'Ni2+', '--count', '100', '--out', extra, '--seed', '5', '--workers', '0']).code).toBe(0);
+    const out = join(dir, 'm-dense-extra');
+    const r = runCli(['train', '--data', db, '--extra-data', extra, '--arch', 'dense', '--epochs', '1', '--batch', '64', '--lr', '0.0004', '--init-from', base, '--out', out]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/340\/30\/30 train\/val\/test rows/);
+    const meta = JSON.parse(readFileSync(join(out, 'meta.json'), 'utf8'));
+    expect(meta.split).toMatchObject({ train: 340, val: 30, test: 30 });
+    expect(meta.dataset).toMatchObject({ file: 'ni2-tiny.h5', seed: 4, count: 300, extraData: [{ file: 'ni2-tiny-s5.h5', seed: 5, count: 100, perDiag: 1 }] });
+    // held-out rows are the base model's, so evaluate --compare-from and test figures stay comparable
+    const split = JSON.parse(readFileSync(join(out, 'split.json'), 'utf8'));
+    const baseSplit = JSON.parse(readFileSync(join(base, 'split.json'), 'utf8'));
+    expect(split.test).toEqual(baseSplit.test);
+    expect(split.val).toEqual(baseSplit.val);
+    expect(split.rows).toBe(300);
+    expect(runCli(['evaluate', '--model', out, '--data', db, '--report', join(dir, 'rep-extra'), '--card']).code).toBe(0);
+    const card = readFileSync(join(out, 'MODEL.md'), 'utf8');
+    expect(card).toMatch(/Extra training data \(`--extra-data`\): `ni2-tiny-s5\.h5`, 100 spectra \(seed 5, per-diag 1\), all of them training rows\. Regenerate: `xasmap dataset --ion Ni2\+ --count 100 --seed 5 --ranges d4h --out ni2-tiny-s5\.h5`/);
+    expect(card).toMatch(/Command: `xasmap train --data ni2-tiny\.h5 --extra-data ni2-tiny-s5\.h5 --arch dense/);
+    // a stage after it keeps the extra data in its command line
+    const next = join(dir, 'm-dense-extra2');
+    expect(runCli(['train', '--data', db, '--arch', 'dense', '--epochs', '1', '--batch', '64', '--init-from', out, '--out', next]).code).toBe(0);
+    expect(runCli(['evaluate', '--model', next, '--data', db, '--report', join(dir, 'rep-extra2'), '--card']).code).toBe(0);
+    expect(readFileSync(join(next, 'MODEL.md'), 'utf8')).toMatch(/Stage 2: `m-dense-extra`.*`xasmap train --data ni2-tiny\.h5 --extra-data ni2-tiny-s5\.h5 --arch dense --out m-dense-extra /);
+    const same = runCli(['train', '--data', db, '--extra-data', db, '--arch', 'dense', '--epochs', '1', '--out', join(dir, 'm-extra-bad')]);
+    expect(same.code).toBe(2);
+    expect(same.stderr).toMatch(/--extra-data .*ni2-tiny\.h5: seed 4 is also the seed of .*ni2-tiny\.h5: the same seed gives the same rows/);
+    const ti = join(dir, 'ti2-tiny.h5');
+    expect(runCli(['dataset', '--ion', 'Ti2+', '--count', '16', '--out', ti, '--seed', '6', '--workers', '0']).code).toBe(0);
+    const other = runCli(['train', '--data', db, '--extra-data', ti, '--arch', 'dense', '--epochs', '1', '--out', join(dir, 'm-extra-bad')]);
+    expect(other.code).toBe(2);
+    expect(other.stderr).toMatch(/--extra-data .*ti2-tiny\.h5: it holds Ti2\+ spectra, --data .*ni2-tiny\.h5 holds Ni2\+/);
+    expect(existsSync(join(dir, 'm-extra-bad', 'meta.json'))).toBe(false);
+  });
+
   it('--warm-start seeds a new model with the layers of a trained one (with a vanishing learning rate it predicts like it); the card says so', () => {
     const base = join(dir, 'm-dense');
     const baseMeta = JSON.parse(readFileSync(join(base, 'meta.json'), 'utf8'));
@@ -178,6 +215,9 @@ describe('train', () => {
     const r = runCli(['train', '--data', `${partial}.partial`, '--out', join(dir, 'm-bad')]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/incomplete/);
+    const ex = runCli(['train', '--data', db, '--extra-data', `${partial}.partial`, '--out', join(dir, 'm-bad4')]);
+    expect(ex.code).toBe(2);
+    expect(ex.stderr).toMatch(/--extra-data .*incomplete\.h5\.partial: the database is incomplete/);
     expect(runCli(['train', '--data', db, '--arch', 'cnn', '--out', join(dir, 'm-bad2')]).stderr).toMatch(/--arch must be slcnn7 or dense/);
     expect(runCli(['train', '--data', join(dir, 'nope.h5'), '--out', join(dir, 'm-bad3')]).code).toBe(2);
   });

@@ -21,10 +21,10 @@ import { initBackend, type BackendKind } from '../model/backend.js';
 import { buildDense, buildSlcnn7 } from '../model/architectures.js';
 import { FES_DEGREE, FES_SIZE, degreeOneFeature, fesFeatures } from '../model/features.js';
 import { voigtArgsFor } from '../model/voigt-output.js';
-import { makeSplit } from '../model/split.js';
+import { makeSplit, withExtraTrainRows } from '../model/split.js';
 import { channelMoments } from '../model/output-affine.js';
 import { DEFAULT_TRAIN, TRAIN_LOSSES, TRAIN_OPTIMIZERS, type TrainData, type TrainLoss, type TrainOptimizer, type TrainSettings, type TrainState, initialState, train } from '../model/train.js';
-import { MODEL_META, MODEL_SPLIT, type ModelMeta, type WarmStart, withoutHistory } from '../model/meta.js';
+import { type ExtraData, MODEL_META, MODEL_SPLIT, type ModelMeta, type WarmStart, withoutHistory } from '../model/meta.js';
 import { copyMatchingWeights } from '../model/warm-start.js';
 import { VERSION } from '../version.js';
 import type { CliIo } from './io.js';
@@ -57,6 +57,8 @@ export interface TrainOptions {
   /** physics output layer (src/model/voigt-output.ts) */
   voigt?: boolean;
   archOptions?: string;
+  /** databases whose rows are all training rows (same ion and ranges, other seeds) */
+  extraData?: string[];
 }
 
 interface CheckpointState {
@@ -110,12 +112,16 @@ export async function runTrain(opts: TrainOptions, io: CliIo): Promise<number> {
   if (!isIonName(ion)) throw new XasmapError('BAD_DATASET', `${opts.data}: unknown ion '${ion}' in the file`);
   const rows = db.meta.rowsDone;
   const perDiag = Number(db.meta.extra?.per_diag ?? 1);
+  const extra = await readExtraData(opts.extraData ?? [], opts.data, db.meta);
   const datasetInfo: ModelMeta['dataset'] = {
     file: basename(opts.data), ion, seed: db.meta.seed, count: rows, ranges: db.meta.ranges, perDiag, version: db.meta.version,
+    ...(extra.info.length ? { extraData: extra.info } : {}),
   };
-  const split = makeSplit(rows, { seed: settings.seed, groupSize: perDiag });
-  const x = fesFeatures(db.params, rows);
-  let data: TrainData = { x, y: db.spectra, inputSize: FES_SIZE, outputSize: 501 };
+  const split = withExtraTrainRows(makeSplit(rows, { seed: settings.seed, groupSize: perDiag }), extra.rows);
+  const allParams = extra.rows ? concatRows([db.params, ...extra.params]) : db.params;
+  const allSpectra = extra.rows ? concatRows([db.spectra, ...extra.spectra]) : db.spectra;
+  const x = fesFeatures(allParams, rows + extra.rows);
+  let data: TrainData = { x, y: allSpectra, inputSize: FES_SIZE, outputSize: 501 };
   const win = energyWindow(ion);
   const archOptions: Record<string, unknown> = arch === 'slcnn7' ? { splitChannel: splitChannel(win), seed: settings.seed } : { seed: settings.seed };
   if (opts.archOptions) {
@@ -137,7 +143,7 @@ export async function runTrain(opts: TrainOptions, io: CliIo): Promise<number> {
   }
   if (opts.voigt) archOptions.voigt = voigtArgsFor(win);
   // floor 0.05: channels that hardly vary (pre-edge) get at most ~36x the weight of the peaks
-  const moments = opts.standardise ? channelMoments(db.spectra, 501, split.train, 0.05) : undefined;
+  const moments = opts.standardise ? channelMoments(allSpectra, 501, split.train, 0.05) : undefined;
   // the Voigt output is box-normalised itself: standardising then only weights the loss
   const buildOptions = moments && !opts.voigt ? { ...archOptions, outputAffine: moments } : archOptions;
 
@@ -169,6 +175,7 @@ export async function runTrain(opts: TrainOptions, io: CliIo): Promise<number> {
     Object.assign(archOptions, init.options);
     initFrom = {
       model: init.name ?? basename(resolvePath(opts.initFrom)),
+      ...(init.dataset.extraData ? { extraData: init.dataset.extraData } : {}),
       epochs: init.training.epochs,
       wallSeconds: init.training.wallSeconds,
       validationMse: init.validation.mse,
@@ -269,6 +276,47 @@ export async function runTrain(opts: TrainOptions, io: CliIo): Promise<number> {
   removeCheckpoint(ckptDir);
   io.stderr(`trained ${arch} for ${ion} in ${formatDuration(wallSeconds)}: best validation MSE ${meta.validation.mse.toExponential(3)} MAE ${meta.validation.mae.toExponential(3)} at epoch ${state.bestEpoch} (${state.stopped}); model in ${out}`);
   return 0;
+}
+
+/**
+ * The --extra-data databases: complete, same ion, ranges, simulator version and channels as
+ * --data, each with its own seed (a repeated seed would repeat rows, some of them test rows).
+ */
+async function readExtraData(
+  files: string[],
+  main: string,
+  meta: { ion: string; seed: number; ranges: string; version: string; w: ArrayLike<number> },
+): Promise<{ info: ExtraData[]; params: Float32Array[]; spectra: Float32Array[]; rows: number }> {
+  const out = { info: [] as ExtraData[], params: [] as Float32Array[], spectra: [] as Float32Array[], rows: 0 };
+  const seeds = new Map<number, string>([[meta.seed, main]]);
+  for (const file of files) {
+    const e = await readDatasetFile(file);
+    const m = e.meta;
+    const bad = (what: string) => new XasmapError('BAD_DATASET', `--extra-data ${file}: ${what}`);
+    if (!m.complete) throw new XasmapError('DATASET_INCOMPLETE', `--extra-data ${file}: the database is incomplete (${m.rowsDone} of ${m.count} rows); finish it with the same xasmap dataset command first`);
+    if (m.ion !== meta.ion) throw bad(`it holds ${m.ion} spectra, --data ${main} holds ${meta.ion}`);
+    if (m.ranges !== meta.ranges) throw bad(`parameter ranges ${m.ranges}, --data ${main} has ${meta.ranges}`);
+    if (m.version !== meta.version) throw bad(`simulated by xasmap ${m.version}, --data ${main} by ${meta.version}: mix databases of one simulator version`);
+    if (m.w.length !== meta.w.length || m.w[0] !== meta.w[0]) throw bad('its energy grid differs from that of --data');
+    const prev = seeds.get(m.seed);
+    if (prev !== undefined) throw bad(`seed ${m.seed} is also the seed of ${prev}: the same seed gives the same rows (the test rows among them); make it with another --seed`);
+    seeds.set(m.seed, file);
+    out.info.push({ file: basename(file), seed: m.seed, count: m.rowsDone, perDiag: Number(m.extra?.per_diag ?? 1) });
+    out.params.push(e.params);
+    out.spectra.push(e.spectra);
+    out.rows += m.rowsDone;
+  }
+  return out;
+}
+
+function concatRows(parts: Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((s, p) => s + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
 }
 
 /** meta.json of the model directory named by a --init-from / --warm-start option. */

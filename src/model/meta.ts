@@ -9,8 +9,18 @@ export const MODEL_SPLIT = 'split.json';
  * validation MSE, settings, and where it came from itself (its own initFrom, without the
  * epoch history, so a chain of stages stays on the card).
  */
+/** A database whose rows were all used for training (train --extra-data). */
+export interface ExtraData {
+  file: string;
+  seed: number;
+  count: number;
+  perDiag: number;
+}
+
 export interface InitFrom {
   model: string;
+  /** the --extra-data of that stage */
+  extraData?: ExtraData[];
   epochs: number;
   wallSeconds: number;
   validationMse: number;
@@ -64,7 +74,17 @@ export interface ModelMeta {
   paramCount: number;
   features: { kind: 'fes'; degree: number; size: number; ranges: Record<string, readonly [number, number]> };
   window: { wMin: number; step: number; n: number; split: number; offset: number };
-  dataset: { file: string; ion: string; seed: number; count: number; ranges: string; perDiag: number; version: string };
+  dataset: {
+    file: string;
+    ion: string;
+    seed: number;
+    count: number;
+    ranges: string;
+    perDiag: number;
+    version: string;
+    /** train --extra-data: further databases of the ion (other seeds) whose rows were all training rows */
+    extraData?: ExtraData[];
+  };
   split: { seed: number; groupSize: number; train: number; val: number; test: number };
   training: {
     settings: TrainSettings;

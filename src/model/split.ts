@@ -23,6 +23,19 @@ export interface SplitOptions {
   testFraction?: number;
 }
 
+/**
+ * The split with `extra` more training rows appended after the database's own (rows
+ * `rows .. rows + extra - 1` of the concatenated arrays: train --extra-data). Validation
+ * and test rows are unchanged, so a model continued on more data is tested on the same rows.
+ */
+export function withExtraTrainRows(split: Split, extra: number): Split {
+  if (!Number.isSafeInteger(extra) || extra < 0) throw new RangeError(`extra rows must be a non-negative integer, got ${extra}`);
+  const train = new Int32Array(split.train.length + extra);
+  train.set(split.train);
+  for (let k = 0; k < extra; k++) train[split.train.length + k] = split.rows + k;
+  return { ...split, train };
+}
+
 export function makeSplit(rows: number, opts: SplitOptions): Split {
   const g = opts.groupSize ?? 1;
   const nGroups = Math.ceil(rows / g);
