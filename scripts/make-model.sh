@@ -38,7 +38,13 @@
 # ONLY=slcnn7 (environment) trains the sLCNN-7 alone, one core per ion, and its card copies
 # the dense-baseline figures of models/ION (`evaluate --compare-from`, same database and split):
 #   ONLY=slcnn7 RECIPE=adam RUN=e scripts/make-model.sh Ni2+ 120000 0 40 1 shipped
+# EXTRA (environment, with RECIPE=adam): more databases of the ion, made with other seeds,
+# whose rows are all training rows (`train --extra-data`); validation and test rows stay
+# those of the ion's database. Session 14 (docs/training.md) made the first with
+#   node bin/xasmap.js dataset --ion Fe6+ --count 100000 --seed 2 --per-diag 4 --out data-local/fe6-d4h-s2.h5
+#   EXTRA=data-local/fe6-d4h-s2.h5 ONLY=slcnn7 RECIPE=adam RUN=x scripts/make-model.sh Fe6+ 100000 0 20 4 shipped
 set -euo pipefail
+{ # bash reads this whole block before running it: editing the file cannot derail a running copy
 ion=${1:?usage: scripts/make-model.sh ION [COUNT] [EPOCHS]}
 count=${2:-120000}
 epochs=${3:-80}
@@ -85,7 +91,7 @@ testSets() {
 }
 if [ "${RECIPE:-}" = adam ]; then
   [ -n "${RUN:-}" ] && [ -n "$warm" ] || { echo "RECIPE=adam continues the ion's own models: set RUN and WARM_ION" >&2; exit 2; }
-  adamArgs=(--data $d/$tag-d4h.h5 --standardise --loss mae --optimizer adam --schedule linear --lr "${LR:-0.004}" --epochs "$tune")
+  adamArgs=(--data $d/$tag-d4h.h5 ${EXTRA:+--extra-data $EXTRA} --standardise --loss mae --optimizer adam --schedule linear --lr "${LR:-0.004}" --epochs "$tune")
   [ -f $m/meta.json ] || $x train "${adamArgs[@]}" --arch slcnn7 ${ws/--warm-start/--init-from} --out $m > $d/train-$rt-slcnn7.log 2>&1 &
   [ -n "$only" ] || [ -f $b/meta.json ] || $x train "${adamArgs[@]}" --arch dense ${wb/--warm-start/--init-from} --out $b > $d/train-$rt-dense.log 2>&1 &
   testSets
@@ -130,3 +136,5 @@ cp $d/reports/$rt-c4v/se-vs-dq.png "models/$ion/report/se-vs-dq-c4v.png"
 node scripts/make-golden.mjs "models/$ion"
 du -sh "models/$ion"
 echo "review models/$ion/MODEL.md, run npm test, then commit models/$ion"
+exit
+}

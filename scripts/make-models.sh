@@ -14,6 +14,7 @@
 # 100000; WARM_ION "-" for a fresh start); `#` starts a comment. Progress and failures go
 # to data-local/make-models.status, each ion's output to data-local/make-<ion>.log.
 set -euo pipefail
+{ # bash reads this whole block before running it: editing the file cannot derail a running copy
 plan=${1:?usage: scripts/make-models.sh PLAN}
 [ -f "$plan" ] || { echo "no plan file $plan" >&2; exit 2; }
 plan=$(realpath "$plan")
@@ -54,3 +55,5 @@ lines | while read -r ion per warm epochs tune count; do
 done
 wait
 [ -n "${DRY:-}" ] || cat $status
+exit
+}

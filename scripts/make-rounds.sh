@@ -19,6 +19,7 @@
 # To end a plan early without cutting a round short: `touch data-local/rounds.stop`; each
 # lane finishes what it is doing and starts no further ion (remove the file to run again).
 set -uo pipefail
+{ # bash reads this whole block before running it: editing the file cannot derail a running copy
 plan=${1:?usage: scripts/make-rounds.sh PLAN}
 [ -f "$plan" ] || { echo "no plan file $plan" >&2; exit 2; }
 plan=$(realpath "$plan")
@@ -49,3 +50,5 @@ lane() { # LANE: the ions of every second plan line
 lane 1 &
 lane 0 &
 wait
+exit
+}
