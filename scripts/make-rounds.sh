@@ -11,10 +11,11 @@
 #   scripts/make-rounds.sh PLAN          e.g. RUN=e scripts/make-rounds.sh scripts/plans/session10b.txt
 #   DRY=1 scripts/make-rounds.sh PLAN    prints the commands of each lane
 #
-# PLAN: one ion per line, `ION COUNT PER_DIAG [TUNE] [RUN]` (TUNE default 40; COUNT and
-# PER_DIAG as in the ion's MODEL.md "Regenerate" command; RUN names this round's networks,
-# default $RUN or e: a second round of one ion in the same plan needs its own); lines
-# alternate between the two lanes.
+# PLAN: one ion per line, `ION COUNT PER_DIAG [TUNE] [RUN] [SEEDS]` (TUNE default 40; COUNT
+# and PER_DIAG as in the ion's MODEL.md "Regenerate" command; RUN names this round's networks,
+# default $RUN or e: a second round of one ion in the same plan needs its own; SEEDS, e.g. 2
+# or 2,3: further databases of COUNT spectra made with these seeds, data-local/<ion>-d4h-s<S>.h5,
+# whose rows are all training rows, `train --extra-data`); lines alternate between the two lanes.
 # Progress goes to data-local/rounds-<lane>.status, output to data-local/make-<ion>*.log.
 # To end a plan early without cutting a round short: `touch data-local/rounds.stop`; each
 # lane finishes what it is doing and starts no further ion (remove the file to run again).
@@ -27,20 +28,28 @@ cd "$(dirname "$0")/.."
 run=${RUN:-e}
 mkdir -p data-local
 lines() { sed -e 's/#.*//' "$plan" | awk 'NF'; }
-bad=$(lines | awk '$2 !~ /^[0-9]+$/ || $3 !~ /^[0-9]+$/ || ($4 != "" && $4 !~ /^[0-9]+$/) || ($5 != "" && $5 !~ /^[a-z]+$/) { print $1 }')
-[ -z "$bad" ] || { echo "$plan: bad line for $bad (ION COUNT PER_DIAG [TUNE] [RUN])" >&2; exit 2; }
+bad=$(lines | awk '$2 !~ /^[0-9]+$/ || $3 !~ /^[0-9]+$/ || ($4 != "" && $4 !~ /^[0-9]+$/) || ($5 != "" && $5 !~ /^[a-z]+$/) || ($6 != "" && $6 !~ /^[0-9]+(,[0-9]+)*$/) { print $1 }')
+[ -z "$bad" ] || { echo "$plan: bad line for $bad (ION COUNT PER_DIAG [TUNE] [RUN] [SEEDS])" >&2; exit 2; }
 lane() { # LANE: the ions of every second plan line
   local k=0 status=data-local/rounds-$1.status
-  lines | while read -r ion count per tune r; do
+  lines | while read -r ion count per tune r seeds; do
     k=$((k + 1))
     [ $((k % 2)) -eq "$1" ] || continue
     local tag run=${r:-$run}; tag=$(echo "$ion" | tr -d '+' | tr 'A-Z' 'a-z')
     local db=(env DB_ONLY=1 scripts/make-model.sh "$ion" "$count" 0 0 "$per")
-    local round=(env NO_BUILD=1 ONLY=slcnn7 RECIPE=adam RUN="$run" scripts/make-model.sh "$ion" "$count" 0 "${tune:-40}" "$per" shipped)
-    if [ -n "${DRY:-}" ]; then echo "lane $1: ${db[*]}; ${round[*]}"; continue; fi
+    local extra=() more=() s
+    for s in ${seeds//,/ }; do
+      extra+=("data-local/$tag-d4h-s$s.h5")
+      more+=("[ -f data-local/$tag-d4h-s$s.h5 ] || node bin/xasmap.js dataset --ion $ion --count $count --seed $s --ranges d4h --per-diag $per --out data-local/$tag-d4h-s$s.h5")
+    done
+    local round=(env NO_BUILD=1 ONLY=slcnn7 RECIPE=adam RUN="$run" EXTRA="${extra[*]}" scripts/make-model.sh "$ion" "$count" 0 "${tune:-40}" "$per" shipped)
+    if [ -n "${DRY:-}" ]; then echo "lane $1: ${db[*]};${more[*]:+ ${more[*]};} ${round[*]}"; continue; fi
     if [ -e data-local/rounds.stop ]; then echo "$ion not started: data-local/rounds.stop $(date +%H:%M)" >> "$status"; continue; fi
     echo "$ion database $(date +%H:%M)" >> "$status"
     "${db[@]}" > "data-local/make-$tag-data.log" 2>&1 || { echo "$ion FAILED database" >> "$status"; continue; }
+    local c ok=1
+    for c in "${more[@]}"; do bash -c "$c" >> "data-local/make-$tag-data.log" 2>&1 || ok=; done
+    [ -n "$ok" ] || { echo "$ion FAILED extra database" >> "$status"; continue; }
     echo "$ion round $(date +%H:%M)" >> "$status"
     "${round[@]}" > "data-local/make-$tag$run.log" 2>&1 || echo "$ion FAILED round" >> "$status"
     echo "$ion done $(date +%H:%M)" >> "$status"
