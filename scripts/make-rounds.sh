@@ -43,7 +43,7 @@ lane() { # LANE: the ions of every second plan line
       more+=("[ -f data-local/$tag-d4h-s$s.h5 ] || node bin/xasmap.js dataset --ion $ion --count $count --seed $s --ranges d4h --per-diag $per --out data-local/$tag-d4h-s$s.h5")
     done
     local round=(env NO_BUILD=1 ONLY=slcnn7 RECIPE=adam RUN="$run" EXTRA="${extra[*]}" scripts/make-model.sh "$ion" "$count" 0 "${tune:-40}" "$per" shipped)
-    if [ -n "${DRY:-}" ]; then echo "lane $1: ${db[*]};${more[*]:+ ${more[*]};} ${round[*]}"; continue; fi
+    if [ -n "${DRY:-}" ]; then echo "lane $1: ${db[*]}; ${more[*]:+$(printf '%s; ' "${more[@]}")}${round[*]}"; continue; fi
     if [ -e data-local/rounds.stop ]; then echo "$ion not started: data-local/rounds.stop $(date +%H:%M)" >> "$status"; continue; fi
     echo "$ion database $(date +%H:%M)" >> "$status"
     "${db[@]}" > "data-local/make-$tag-data.log" 2>&1 || { echo "$ion FAILED database" >> "$status"; continue; }
