@@ -11,7 +11,7 @@ import { basename, join, resolve as resolvePath } from 'node:path';
 import { cpus } from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import { XasmapError } from '../errors.js';
-import { readDatasetFile } from '../io/dataset-file.js';
+import { type DatasetContents, readDatasetFile } from '../io/dataset-file.js';
 import { loadModel, saveModel } from '../io/model-files.js';
 import { hasCheckpoint, loadCheckpoint, removeCheckpoint, saveCheckpoint } from '../io/checkpoint.js';
 import { linePlot } from '../io/plot-svg.js';
@@ -104,14 +104,11 @@ export async function runTrain(opts: TrainOptions, io: CliIo): Promise<number> {
   }
 
   const backend = await initBackend((opts.backend ?? 'wasm') as BackendKind);
-  const db = await readDatasetFile(opts.data);
-  if (!db.meta.complete) {
-    throw new XasmapError('DATASET_INCOMPLETE', `${opts.data}: the database is incomplete (${db.meta.rowsDone} of ${db.meta.count} rows); finish it with the same xasmap dataset command first`);
-  }
+  const db = await readCompleteDatabase(opts.data, opts.data);
   const ion = db.meta.ion;
   if (!isIonName(ion)) throw new XasmapError('BAD_DATASET', `${opts.data}: unknown ion '${ion}' in the file`);
   const rows = db.meta.rowsDone;
-  const perDiag = Number(db.meta.extra?.per_diag ?? 1);
+  const perDiag = db.perDiag;
   const extra = await readExtraData(opts.extraData ?? [], opts.data, db.meta);
   const datasetInfo: ModelMeta['dataset'] = {
     file: basename(opts.data), ion, seed: db.meta.seed, count: rows, ranges: db.meta.ranges, perDiag, version: db.meta.version,
@@ -278,6 +275,15 @@ export async function runTrain(opts: TrainOptions, io: CliIo): Promise<number> {
   return 0;
 }
 
+/** A finished database (all rows written) and its rows per diagonalisation; `label` names it in errors. */
+async function readCompleteDatabase(file: string, label: string): Promise<DatasetContents & { perDiag: number }> {
+  const db = await readDatasetFile(file);
+  if (!db.meta.complete) {
+    throw new XasmapError('DATASET_INCOMPLETE', `${label}: the database is incomplete (${db.meta.rowsDone} of ${db.meta.count} rows); finish it with the same xasmap dataset command first`);
+  }
+  return { ...db, perDiag: Number(db.meta.extra?.per_diag ?? 1) };
+}
+
 /**
  * The --extra-data databases: complete, same ion, ranges, simulator version and channels as
  * --data, each with its own seed (a repeated seed would repeat rows, some of them test rows).
@@ -290,10 +296,9 @@ async function readExtraData(
   const out = { info: [] as ExtraData[], params: [] as Float32Array[], spectra: [] as Float32Array[], rows: 0 };
   const seeds = new Map<number, string>([[meta.seed, main]]);
   for (const file of files) {
-    const e = await readDatasetFile(file);
+    const e = await readCompleteDatabase(file, `--extra-data ${file}`);
     const m = e.meta;
     const bad = (what: string) => new XasmapError('BAD_DATASET', `--extra-data ${file}: ${what}`);
-    if (!m.complete) throw new XasmapError('DATASET_INCOMPLETE', `--extra-data ${file}: the database is incomplete (${m.rowsDone} of ${m.count} rows); finish it with the same xasmap dataset command first`);
     if (m.ion !== meta.ion) throw bad(`it holds ${m.ion} spectra, --data ${main} holds ${meta.ion}`);
     if (m.ranges !== meta.ranges) throw bad(`parameter ranges ${m.ranges}, --data ${main} has ${meta.ranges}`);
     if (m.version !== meta.version) throw bad(`simulated by xasmap ${m.version}, --data ${main} by ${meta.version}: mix databases of one simulator version`);
@@ -301,7 +306,7 @@ async function readExtraData(
     const prev = seeds.get(m.seed);
     if (prev !== undefined) throw bad(`seed ${m.seed} is also the seed of ${prev}: the same seed gives the same rows (the test rows among them); make it with another --seed`);
     seeds.set(m.seed, file);
-    out.info.push({ file: basename(file), seed: m.seed, count: m.rowsDone, perDiag: Number(m.extra?.per_diag ?? 1) });
+    out.info.push({ file: basename(file), seed: m.seed, count: m.rowsDone, perDiag: e.perDiag });
     out.params.push(e.params);
     out.spectra.push(e.spectra);
     out.rows += m.rowsDone;

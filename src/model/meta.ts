@@ -4,11 +4,6 @@ import type { EpochRecord, TrainSettings } from './train.js';
 export const MODEL_META = 'meta.json';
 export const MODEL_SPLIT = 'split.json';
 
-/**
- * The model a run continued (train --init-from): its directory name, epochs, wall time,
- * validation MSE, settings, and where it came from itself (its own initFrom, without the
- * epoch history, so a chain of stages stays on the card).
- */
 /** A database whose rows were all used for training (train --extra-data). */
 export interface ExtraData {
   file: string;
@@ -17,6 +12,11 @@ export interface ExtraData {
   perDiag: number;
 }
 
+/**
+ * The model a run continued (train --init-from): its directory name, epochs, wall time,
+ * validation MSE, settings, and where it came from itself (its own initFrom, without the
+ * epoch history, so a chain of stages stays on the card).
+ */
 export interface InitFrom {
   model: string;
   /** the --extra-data of that stage */
