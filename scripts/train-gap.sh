@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The generalisation gap of a trained model (docs/training.md, sessions 14 and 15): its
-# SE < 3 % on N of its own training rows (default 10,000; whole per-diag groups, in row
-# order, none of them validation or test rows) against its SE < 3 % on its test rows (the
+# SE < 3 % on N of its own training rows (default 10,000: the first N rows of the database
+# that are neither validation nor test rows) against its SE < 3 % on its test rows (the
 # card's figure). Works on a copy of the model in a temporary directory: the model is not
 # touched. Never run in CI (it needs the model's training database).
 #
