@@ -13,6 +13,7 @@ data=${2:?usage: scripts/train-gap.sh MODEL_DIR DATABASE [N]}
 n=${3:-10000}
 [ -f "$model/split.json" ] && [ -f "$model/meta.json" ] || { echo "$model: no split.json/meta.json (not a trained model directory)" >&2; exit 2; }
 [ -f "$data" ] || { echo "$data: no such database" >&2; exit 2; }
+[[ "$n" =~ ^[1-9][0-9]*$ ]] || { echo "N must be a positive whole number of rows, not '$n'" >&2; exit 2; }
 model=$(realpath "$model"); data=$(realpath "$data")
 cd "$(dirname "$0")/.."
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
