@@ -207,6 +207,27 @@ describe('train', () => {
     expect(both.stderr).toMatch(/exclude each other/);
   });
 
+  it('--warm-start --grow widens the source into --arch-options sizes and starts from its function; the card gives the command', () => {
+    const base = join(dir, 'm-dense');
+    const baseMeta = JSON.parse(readFileSync(join(base, 'meta.json'), 'utf8'));
+    const out = join(dir, 'm-dense-grown');
+    const wide = ['--arch-options', '{"trunk":[300,200],"hidden":[600,500,500]}'];
+    const r = runCli(['train', '--data', db, '--arch', 'dense', ...wide, '--epochs', '1', '--lr', '1e-12', '--warm-start', base, '--grow', '--out', out]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/grown: trunk_1, trunk_2, hidden_1, hidden_2$/m);
+    const meta = JSON.parse(readFileSync(join(out, 'meta.json'), 'utf8'));
+    expect(meta.training.warmStart).toMatchObject({ model: 'm-dense', copied: ['hidden_3', 'spectrum'], grown: ['trunk_1', 'trunk_2', 'hidden_1', 'hidden_2'], skipped: [], copiedParams: baseMeta.paramCount });
+    // the new units start with zero outgoing weights: same validation MSE as the source
+    expect(Math.abs(meta.training.history[0].valMse - baseMeta.validation.mse)).toBeLessThan(1e-4 * baseMeta.validation.mse);
+    expect(runCli(['evaluate', '--model', out, '--data', db, '--report', join(dir, 'rep-grown'), '--card']).code).toBe(0);
+    const card = readFileSync(join(out, 'MODEL.md'), 'utf8');
+    expect(card).toMatch(/4 dense layers were grown into wider ones \(trunk_1, trunk_2, hidden_1, hidden_2:/);
+    expect(card).toMatch(/--arch dense --arch-options '\{"trunk":\[300,200\],"hidden":\[600,500,500\]\}' .*--warm-start m-dense --grow`/);
+    const noSource = runCli(['train', '--data', db, '--arch', 'dense', '--grow', '--out', join(dir, 'm-grow-bad')]);
+    expect(noSource.code).toBe(2);
+    expect(noSource.stderr).toMatch(/--grow needs --warm-start/);
+  });
+
   it('rejects an incomplete database and bad options with exit code 2', async () => {
     const partial = join(dir, 'incomplete.h5');
     const i = await runCliInterrupted(['dataset', '--ion', 'Co3+', '--count', '2000', '--out', partial, '--workers', '1'], /writing/, 'SIGINT', 1500);

@@ -202,4 +202,41 @@ describe('warm start (copyMatchingWeights)', () => {
     // the output layers keep their fresh initialisation (other shapes: 169 vs 186 L3 channels)
     expect(target.getLayer('l3_out').getWeights()[0]!.shape).toEqual([source.getLayer('l3_out').getWeights()[0]!.shape[0], 169]);
   });
+
+  it('grow: a wider sLCNN-7 trunk starts from exactly the source function (new units have zero outgoing weights)', () => {
+    const source = buildSlcnn7({ ...TINY, seed: 1, splitChannel: 186 });
+    const target = buildSlcnn7({ ...TINY, trunk: [24, 13], seed: 2, splitChannel: 186 });
+    const plain = copyMatchingWeights(buildSlcnn7({ ...TINY, trunk: [24, 13], seed: 2, splitChannel: 186 }), source);
+    expect([...plain.skipped].sort()).toEqual(['l2_proj', 'l3_proj', 'trunk_1', 'trunk_2']);
+    const r = copyMatchingWeights(target, source, { grow: true });
+    expect([...r.grown].sort()).toEqual(['l2_proj', 'l3_proj', 'trunk_1', 'trunk_2']);
+    expect(r.skipped).toEqual([]);
+    expect(r.copiedParams).toBe(source.countParams());
+    expect(r.trainableParams).toBe(target.countParams());
+    // trunk_2 kernel [24, 13]: rows >= 16 (new trunk_1 units) zero, leading [16, 8] block the source's, new columns fresh
+    const k = target.getLayer('trunk_2').getWeights()[0]!;
+    const ks = source.getLayer('trunk_2').getWeights()[0]!.arraySync() as number[][];
+    const kt = k.arraySync() as number[][];
+    expect(kt.slice(16).flat().every((v) => v === 0)).toBe(true);
+    expect(kt.slice(0, 16).map((r) => r.slice(0, 8))).toEqual(ks);
+    expect(kt.slice(0, 16).flatMap((r) => r.slice(8)).some((v) => v !== 0)).toBe(true);
+    const x = tf.randomUniform([5, FES_SIZE], 0, 1, 'float32', 4);
+    const ys = (source.predict(x) as tf.Tensor).dataSync();
+    const yt = (target.predict(x) as tf.Tensor).dataSync();
+    let worst = 0;
+    for (let i = 0; i < ys.length; i++) worst = Math.max(worst, Math.abs(yt[i]! - ys[i]!));
+    expect(worst).toBeLessThan(1e-5);
+    expect(ys.some((v) => v !== 0)).toBe(true);
+  });
+
+  it('grow: a narrower target or another output split is not grown', () => {
+    const source = buildSlcnn7({ ...TINY, seed: 1, splitChannel: 186 });
+    const narrower = copyMatchingWeights(buildSlcnn7({ ...TINY, trunk: [12, 8], seed: 2, splitChannel: 186 }), source, { grow: true });
+    expect([...narrower.skipped].sort()).toEqual(['trunk_1', 'trunk_2']);
+    expect(narrower.grown).toEqual([]);
+    const split = copyMatchingWeights(buildSlcnn7({ ...TINY, seed: 2, splitChannel: 169 }), source, { grow: true });
+    // L3 output 186 -> 169 channels is narrower; L2 315 -> 332 is wider, but output channels are not hidden units
+    expect(split.skipped).toEqual(['l3_out', 'l2_out']);
+    expect(split.grown).toEqual([]);
+  });
 });

@@ -66,6 +66,7 @@ export function buildProgram(io: CliIo, setCode: (c: number) => void): Command {
     .option('--optimizer <name>', 'rmsprop (the paper\'s) or adam', 'rmsprop')
     .option('--init-from <dir>', 'start from the weights of a trained model of the same ion, database and seed (fine-tuning; its architecture is used)')
     .option('--warm-start <dir>', 'start a new model from the weights of a trained model of another ion (layers of equal shape; e.g. Mn3+ from Mn2+); split and standardisation are this database\'s')
+    .option('--grow', 'with --warm-start: dense layers wider than the source\'s get its weights in their leading block and zero weights from the new inputs, so the wider network (--arch-options) starts from the source\'s function')
     .option('--extra-data <files...>', 'more databases of the same ion and ranges made with other seeds (xasmap dataset --seed): all their rows are training rows; validation and test rows stay those of --data')
     .option('--backend <b>', 'auto | wasm | gpu | cpu', 'wasm')
     .option('--standardise', 'learn per-channel standardised spectra (fixed output layer: mean + std x output)')

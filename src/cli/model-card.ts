@@ -5,11 +5,24 @@ import { type ExtraData, initChain, type ModelMeta } from '../model/meta.js';
 
 const pct = (x: unknown) => (typeof x === 'number' ? `${(100 * x).toFixed(2)} %` : '-');
 
+/** The train flags of a warm start: the source model, and --grow when layers were grown into wider ones. */
+function warmFlags(w: ModelMeta['training']['warmStart']): string {
+  return w ? ` --warm-start ${w.model}${w.grown?.length ? ' --grow' : ''}` : '';
+}
+
+/** Architecture sizes given with --arch-options (src/model/architectures.ts), as the flag that sets them. */
+const SIZE_OPTIONS = ['trunk', 'hidden', 'lcLayers', 'steps', 'channels', 'filters', 'kernelSize', 'strides'] as const;
+function archOptionsFlag(options: ModelMeta['options']): string {
+  const o = options as Record<string, unknown>;
+  const sizes = Object.fromEntries(SIZE_OPTIONS.filter((k) => o[k] !== undefined).map((k) => [k, o[k]]));
+  return Object.keys(sizes).length ? ` --arch-options '${JSON.stringify(sizes)}'` : '';
+}
+
 /** The `xasmap train` command of one stage of this model: its settings, output directory and trailing flags. */
 function trainCommand(meta: ModelMeta, s: ModelMeta['training']['settings'], out: string, patience: boolean, tail: string, extra: ExtraData[] | undefined): string {
   const recipe = `${s.schedule === 'linear' ? ' --schedule linear' : ''}${s.loss && s.loss !== 'mse' ? ` --loss ${s.loss}` : ''}${s.optimizer && s.optimizer !== 'rmsprop' ? ` --optimizer ${s.optimizer}` : ''}`;
   const more = extra?.length ? ` --extra-data ${extra.map((e) => e.file).join(' ')}` : '';
-  return `xasmap train --data ${meta.dataset.file}${more} --arch ${meta.arch} --out ${out} --epochs ${s.epochs} --batch ${s.batch} --seed ${s.seed} --lr ${s.learningRate}${patience ? ` --patience ${s.stopPatience}` : ''}${recipe}${meta.options.standardise === true ? ' --standardise' : ''}${tail}`;
+  return `xasmap train --data ${meta.dataset.file}${more} --arch ${meta.arch}${archOptionsFlag(meta.options)} --out ${out} --epochs ${s.epochs} --batch ${s.batch} --seed ${s.seed} --lr ${s.learningRate}${patience ? ` --patience ${s.stopPatience}` : ''}${recipe}${meta.options.standardise === true ? ' --standardise' : ''}${tail}`;
 }
 
 const LOSS_NAMES = { mse: 'MSE', mae: 'mean absolute error', se: 'SE measure (per spectrum, unweighted)' } as const;
@@ -37,7 +50,7 @@ export function modelCard(meta: ModelMeta): string {
   chain.forEach((f, i) => {
     wall += f.wallSeconds;
     const fs = f.settings;
-    const tail = `${f.warmStart ? ` --warm-start ${f.warmStart.model}` : ''}${i > 0 ? ` --init-from ${chain[i - 1]!.model}` : ''}`;
+    const tail = `${warmFlags(f.warmStart)}${i > 0 ? ` --init-from ${chain[i - 1]!.model}` : ''}`;
     const cmd = fs ? `: \`${trainCommand(meta, fs, f.model, false, tail, f.extraData)}\`` : '';
     const last = i === chain.length - 1;
     L.push(`- Stage ${i + 1}: \`${f.model}\`, ${f.epochs} epochs, ${(f.wallSeconds / 60).toFixed(1)} min, validation MSE ${f.validationMse.toExponential(3)}${cmd}.${last ? ` Stage ${i + 2} continues it as below; total wall time ${(wall / 60).toFixed(1)} min.` : ''}`);
@@ -45,13 +58,14 @@ export function modelCard(meta: ModelMeta): string {
   const warmStage = chain.findIndex((f) => f.warmStart);
   const w = t.warmStart ?? chain[warmStage]?.warmStart;
   if (w) {
-    L.push(`- Warm start${t.warmStart ? '' : ` of stage ${warmStage + 1}`}: the ${w.copied.length} trainable layers of equal shape (${w.copiedParams} of ${w.trainableParams} parameters) were copied from \`${w.model}\` (${w.ion}, ${w.epochs} epochs, validation MSE ${w.validationMse.toExponential(3)}) before training${w.skipped.length ? `; fresh initialisation: ${w.skipped.join(', ')}` : ''}. ${w.sameDatabase ? 'It was trained on this database with the same split, so the test split stays held out.' : `It was trained on \`${w.dataset}\`, not on this database, so the test split stays held out.`}`);
+    const grown = w.grown?.length ? ` and ${w.grown.length} dense layers were grown into wider ones (${w.grown.join(', ')}: the source's weights in the leading block, zero weights from the new units)` : '';
+    L.push(`- Warm start${t.warmStart ? '' : ` of stage ${warmStage + 1}`}: the ${w.copied.length} trainable layers of equal shape${grown ? '' : ` (${w.copiedParams} of ${w.trainableParams} parameters)`} were copied${grown}${grown ? ` (${w.copiedParams} of ${w.trainableParams} parameters from the source)` : ''} from \`${w.model}\` (${w.ion}, ${w.epochs} epochs, validation MSE ${w.validationMse.toExponential(3)}) before training${w.skipped.length ? `; fresh initialisation: ${w.skipped.join(', ')}` : ''}. ${w.sameDatabase ? 'It was trained on this database with the same split, so the test split stays held out.' : `It was trained on \`${w.dataset}\`, not on this database, so the test split stays held out.`}`);
   }
   L.push(`- Training: ${t.settings.optimizer === 'adam' ? 'Adam' : 'RMSprop'} on the ${LOSS_NAMES[t.settings.loss ?? 'mse']}, lr ${t.settings.learningRate} (${sched}), batch ${t.settings.batch}, seed ${t.settings.seed}, ${t.epochs} epochs (${t.stopped === 'early-stop' ? 'early stopping' : 'all requested'}), best epoch ${t.bestEpoch}; wall time ${(t.wallSeconds / 60).toFixed(1)} min on ${t.machine}, ${t.backend}; finished ${t.finished}, xasmap ${t.xasmapVersion}.`);
   const std = meta.options.standardise === true;
   const weighting = { mse: 'loss weighted by 1/sigma_c^2', mae: 'loss weighted by 1/sigma_c', se: 'the SE loss is not weighted' }[t.settings.loss ?? 'mse'];
   if (std) L.push(`- Targets standardised per channel (${weighting}, sigma floored at 0.05; the model ends in a fixed mean + sigma x output layer).`);
-  const tail = `${meta.options.voigt ? ' --voigt' : ''}${t.initFrom ? ` --init-from ${t.initFrom.model}` : ''}${t.warmStart ? ` --warm-start ${t.warmStart.model}` : ''}`;
+  const tail = `${meta.options.voigt ? ' --voigt' : ''}${t.initFrom ? ` --init-from ${t.initFrom.model}` : ''}${warmFlags(t.warmStart)}`;
   L.push(`- Command: \`${trainCommand(meta, t.settings, `models/${meta.ion}`, true, tail, meta.dataset.extraData)}\``);
   L.push('- Loss curve: loss.png; evaluation plots: report/ (when shipped).', '');
   L.push('## What it measured', '');

@@ -51,6 +51,8 @@ export interface TrainOptions {
   initFrom?: string;
   /** a finished model of another ion (or database) whose matching layers seed this one */
   warmStart?: string;
+  /** with warmStart: grow the source's dense layers into this run's wider ones */
+  grow?: boolean;
   /** random Fourier features: their count and sigma (src/model/fourier-features.ts) */
   fourier?: string;
   fourierSigma?: string;
@@ -94,6 +96,7 @@ export async function runTrain(opts: TrainOptions, io: CliIo): Promise<number> {
   const optimizerKind = opts.optimizer ?? 'rmsprop';
   if (!(TRAIN_OPTIMIZERS as readonly string[]).includes(optimizerKind)) throw new XasmapError('BAD_ARGS', `--optimizer must be ${TRAIN_OPTIMIZERS.join(', ')}, got '${optimizerKind}'`);
   if (optimizerKind !== 'rmsprop') settings.optimizer = optimizerKind as TrainOptimizer;
+  if (opts.grow && !opts.warmStart) throw new XasmapError('BAD_ARGS', '--grow needs --warm-start DIR (the model whose layers are grown into this run\'s wider ones)');
   if (opts.initFrom && opts.warmStart) throw new XasmapError('BAD_ARGS', '--init-from (continue a model on its own database) and --warm-start (seed a new model from another one) exclude each other');
   const out = opts.out;
   const ckptDir = join(out, 'checkpoint');
@@ -187,9 +190,10 @@ export async function runTrain(opts: TrainOptions, io: CliIo): Promise<number> {
   } else {
     model = arch === 'slcnn7' ? buildSlcnn7(buildOptions as unknown as Parameters<typeof buildSlcnn7>[0]) : buildDense(buildOptions as Parameters<typeof buildDense>[0]);
     if (opts.warmStart) {
-      warmStart = await warmStartFrom(opts.warmStart, model, arch, datasetInfo, settings.seed);
+      warmStart = await warmStartFrom(opts.warmStart, model, arch, datasetInfo, settings.seed, opts.grow === true);
       io.stderr(
         `warm start from ${opts.warmStart} (${warmStart.ion}, ${warmStart.epochs} epochs): ${warmStart.copiedParams} of ${warmStart.trainableParams} trainable parameters copied` +
+          (warmStart.grown?.length ? `; grown: ${warmStart.grown.join(', ')}` : '') +
           (warmStart.skipped.length ? `; fresh: ${warmStart.skipped.join(', ')}` : ''),
       );
     }
@@ -337,7 +341,7 @@ function isSameDatabase(a: ModelMeta['dataset'], b: ModelMeta['dataset']): boole
 }
 
 /** Seeds a freshly built model with the matching layers of a finished model (same architecture). */
-async function warmStartFrom(dir: string, model: tf.LayersModel, arch: string, dataset: ModelMeta['dataset'], seed: number): Promise<WarmStart> {
+async function warmStartFrom(dir: string, model: tf.LayersModel, arch: string, dataset: ModelMeta['dataset'], seed: number, grow: boolean): Promise<WarmStart> {
   const meta = readSourceMeta('--warm-start', dir);
   if (meta.arch !== arch) throw new XasmapError('BAD_ARGS', `--warm-start ${dir}: it is a ${meta.arch} model; this run trains --arch ${arch}`);
   const sameDatabase = isSameDatabase(meta.dataset, dataset);
@@ -345,7 +349,7 @@ async function warmStartFrom(dir: string, model: tf.LayersModel, arch: string, d
     throw new XasmapError('BAD_ARGS', `--warm-start ${dir}: it was trained on this database with split seed ${meta.training.settings.seed}; with --seed ${seed} its training rows would be among this run's test rows (use --seed ${meta.training.settings.seed})`);
   }
   const source = await loadModel(dir);
-  const r = copyMatchingWeights(model, source);
+  const r = copyMatchingWeights(model, source, { grow });
   source.dispose();
   if (r.copiedParams === 0) throw new XasmapError('BAD_ARGS', `--warm-start ${dir}: no layer matches this ${arch} model (other architecture options?)`);
   return { model: meta.name ?? basename(resolvePath(dir)), ion: meta.ion, dataset: meta.dataset.file, sameDatabase, epochs: meta.training.epochs + (meta.training.initFrom?.epochs ?? 0), validationMse: meta.validation.mse, ...r };

@@ -54,6 +54,8 @@ export interface WarmStart {
   epochs: number;
   validationMse: number;
   copied: string[];
+  /** layers grown into wider ones (train --grow); absent in models made before it */
+  grown?: string[];
   skipped: string[];
   copiedParams: number;
   trainableParams: number;
