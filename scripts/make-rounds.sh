@@ -16,6 +16,10 @@
 # default $RUN or e: a second round of one ion in the same plan needs its own; SEEDS, e.g. 2
 # or 2,3: further databases of COUNT spectra made with these seeds, data-local/<ion>-d4h-s<S>.h5,
 # whose rows are all training rows, `train --extra-data`); lines alternate between the two lanes.
+# TAIL=N (environment): after each round, N more epochs of Adam from the new model at
+# TAIL_LR (default 5e-4, decaying linearly) over the same databases, as run ${RUN}t; it too
+# replaces models/ION only if better (docs/training.md, session 18: Co4+ 50.9 -> 52.5 % below
+# 3 % with N = 6, the rounds end with the training loss still falling).
 # Progress goes to data-local/rounds-<lane>.status, output to data-local/make-<ion>*.log.
 # To end a plan early without cutting a round short: `touch data-local/rounds.stop`; each
 # lane finishes what it is doing and starts no further ion (remove the file to run again).
@@ -43,7 +47,9 @@ lane() { # LANE: the ions of every second plan line
       more+=("[ -f data-local/$tag-d4h-s$s.h5 ] || node bin/xasmap.js dataset --ion $ion --count $count --seed $s --ranges d4h --per-diag $per --out data-local/$tag-d4h-s$s.h5")
     done
     local round=(env NO_BUILD=1 ONLY=slcnn7 RECIPE=adam RUN="$run" EXTRA="${extra[*]}" scripts/make-model.sh "$ion" "$count" 0 "${tune:-40}" "$per" shipped)
-    if [ -n "${DRY:-}" ]; then echo "lane $1: ${db[*]}; ${more[*]:+$(printf '%s; ' "${more[@]}")}${round[*]}"; continue; fi
+    local tail=()
+    [ -z "${TAIL:-}" ] || tail=(env NO_BUILD=1 ONLY=slcnn7 RECIPE=adam RUN="${run}t" LR="${TAIL_LR:-0.0005}" EXTRA="${extra[*]}" scripts/make-model.sh "$ion" "$count" 0 "$TAIL" "$per" shipped)
+    if [ -n "${DRY:-}" ]; then echo "lane $1: ${db[*]}; ${more[*]:+$(printf '%s; ' "${more[@]}")}${round[*]}${tail[*]:+; ${tail[*]}}"; continue; fi
     if [ -e data-local/rounds.stop ]; then echo "$ion not started: data-local/rounds.stop $(date +%H:%M)" >> "$status"; continue; fi
     echo "$ion database $(date +%H:%M)" >> "$status"
     "${db[@]}" > "data-local/make-$tag-data.log" 2>&1 || { echo "$ion FAILED database" >> "$status"; continue; }
@@ -52,6 +58,10 @@ lane() { # LANE: the ions of every second plan line
     [ -n "$ok" ] || { echo "$ion FAILED extra database" >> "$status"; continue; }
     echo "$ion round $(date +%H:%M)" >> "$status"
     "${round[@]}" > "data-local/make-$tag$run.log" 2>&1 || echo "$ion FAILED round" >> "$status"
+    if [ ${#tail[@]} -gt 0 ]; then
+      echo "$ion tail $(date +%H:%M)" >> "$status"
+      "${tail[@]}" > "data-local/make-$tag${run}t.log" 2>&1 || echo "$ion FAILED tail" >> "$status"
+    fi
     echo "$ion done $(date +%H:%M)" >> "$status"
   done
 }
