@@ -46,9 +46,11 @@ lane() { # LANE: the ions of every second plan line
       extra+=("data-local/$tag-d4h-s$s.h5")
       more+=("[ -f data-local/$tag-d4h-s$s.h5 ] || node bin/xasmap.js dataset --ion $ion --count $count --seed $s --ranges d4h --per-diag $per --out data-local/$tag-d4h-s$s.h5")
     done
-    local round=(env NO_BUILD=1 ONLY=slcnn7 RECIPE=adam RUN="$run" EXTRA="${extra[*]}" scripts/make-model.sh "$ion" "$count" 0 "${tune:-40}" "$per" shipped)
+    # a round (TUNE epochs) and its optional tail continue models/ION the same way
+    local step=(env NO_BUILD=1 ONLY=slcnn7 RECIPE=adam EXTRA="${extra[*]}")
+    local round=("${step[@]}" RUN="$run" scripts/make-model.sh "$ion" "$count" 0 "${tune:-40}" "$per" shipped)
     local tail=()
-    [ -z "${TAIL:-}" ] || tail=(env NO_BUILD=1 ONLY=slcnn7 RECIPE=adam RUN="${run}t" LR="${TAIL_LR:-0.0005}" EXTRA="${extra[*]}" scripts/make-model.sh "$ion" "$count" 0 "$TAIL" "$per" shipped)
+    [ -z "${TAIL:-}" ] || tail=("${step[@]}" RUN="${run}t" LR="${TAIL_LR:-0.0005}" scripts/make-model.sh "$ion" "$count" 0 "$TAIL" "$per" shipped)
     if [ -n "${DRY:-}" ]; then echo "lane $1: ${db[*]}; ${more[*]:+$(printf '%s; ' "${more[@]}")}${round[*]}${tail[*]:+; ${tail[*]}}"; continue; fi
     if [ -e data-local/rounds.stop ]; then echo "$ion not started: data-local/rounds.stop $(date +%H:%M)" >> "$status"; continue; fi
     echo "$ion database $(date +%H:%M)" >> "$status"

@@ -58,8 +58,11 @@ export function modelCard(meta: ModelMeta): string {
   const warmStage = chain.findIndex((f) => f.warmStart);
   const w = t.warmStart ?? chain[warmStage]?.warmStart;
   if (w) {
-    const grown = w.grown?.length ? ` and ${w.grown.length} dense layers were grown into wider ones (${w.grown.join(', ')}: the source's weights in the leading block, zero weights from the new units)` : '';
-    L.push(`- Warm start${t.warmStart ? '' : ` of stage ${warmStage + 1}`}: the ${w.copied.length} trainable layers of equal shape${grown ? '' : ` (${w.copiedParams} of ${w.trainableParams} parameters)`} were copied${grown}${grown ? ` (${w.copiedParams} of ${w.trainableParams} parameters from the source)` : ''} from \`${w.model}\` (${w.ion}, ${w.epochs} epochs, validation MSE ${w.validationMse.toExponential(3)}) before training${w.skipped.length ? `; fresh initialisation: ${w.skipped.join(', ')}` : ''}. ${w.sameDatabase ? 'It was trained on this database with the same split, so the test split stays held out.' : `It was trained on \`${w.dataset}\`, not on this database, so the test split stays held out.`}`);
+    const params = `${w.copiedParams} of ${w.trainableParams} parameters`;
+    const taken = w.grown?.length
+      ? `the ${w.copied.length} trainable layers of equal shape were copied and ${w.grown.length} dense layers were grown into wider ones (${w.grown.join(', ')}: the source's weights in the leading block, zero weights from the new units) (${params} from the source)`
+      : `the ${w.copied.length} trainable layers of equal shape (${params}) were copied`;
+    L.push(`- Warm start${t.warmStart ? '' : ` of stage ${warmStage + 1}`}: ${taken} from \`${w.model}\` (${w.ion}, ${w.epochs} epochs, validation MSE ${w.validationMse.toExponential(3)}) before training${w.skipped.length ? `; fresh initialisation: ${w.skipped.join(', ')}` : ''}. ${w.sameDatabase ? 'It was trained on this database with the same split, so the test split stays held out.' : `It was trained on \`${w.dataset}\`, not on this database, so the test split stays held out.`}`);
   }
   L.push(`- Training: ${t.settings.optimizer === 'adam' ? 'Adam' : 'RMSprop'} on the ${LOSS_NAMES[t.settings.loss ?? 'mse']}, lr ${t.settings.learningRate} (${sched}), batch ${t.settings.batch}, seed ${t.settings.seed}, ${t.epochs} epochs (${t.stopped === 'early-stop' ? 'early stopping' : 'all requested'}), best epoch ${t.bestEpoch}; wall time ${(t.wallSeconds / 60).toFixed(1)} min on ${t.machine}, ${t.backend}; finished ${t.finished}, xasmap ${t.xasmapVersion}.`);
   const std = meta.options.standardise === true;

@@ -60,11 +60,11 @@ function grownWeights(mine: tf.Tensor[], theirs: tf.Tensor[], unitsMayGrow: bool
     if (w.shape.length === 1) {
       out.set(from, 0);
     } else {
-      const [rows, cols] = w.shape as [number, number];
+      // source rows over the leading columns (new columns keep their fresh values), new rows zero
+      const cols = w.shape[1]!;
       const [sr, sc] = src.shape as [number, number];
-      for (let r = 0; r < rows; r++) {
-        for (let c = 0; c < cols; c++) out[r * cols + c] = r < sr ? (c < sc ? from[r * sc + c]! : out[r * cols + c]!) : 0;
-      }
+      for (let r = 0; r < sr; r++) out.set(from.subarray(r * sc, (r + 1) * sc), r * cols);
+      out.fill(0, sr * cols);
     }
     return tf.tensor(out, w.shape, 'float32');
   });
