@@ -107,7 +107,7 @@ beforeAll(() => {
   expect(runCli(['dataset', '--ion', 'Ni2+', '--count', '200', '--workers', '0', '--seed', '5', '--out', db]).code).toBe(0);
   const t = runCli(['train', '--data', db, '--out', model, '--epochs', '1', '--batch', '64']);
   expect(t.code, t.stderr).toBe(0);
-}, 120_000);
+});
 
 describe('render: cube, maps and NeXus layout', () => {
   const ny = 4;

@@ -105,7 +105,7 @@ describe('xasmap replay', () => {
     expect(s.latencyMs.p50).toBeLessThanOrEqual(s.latencyMs.p90);
     expect(s.latencyMs.p90).toBeLessThanOrEqual(s.latencyMs.p99);
     expect(s.latencyMs.p99).toBeLessThanOrEqual(s.latencyMs.max);
-  }, 60_000);
+  });
 
   it('with --measured and --rate: text summary, SE computed on the server', async () => {
     const out = mkdtempSync(join(tmpdir(), 'xasmap-replay-'));
@@ -118,7 +118,7 @@ describe('xasmap replay', () => {
     expect(r.stdout).toMatch(/throughput \d+ pixels\/s/);
     expect(r.stdout).toMatch(/latency \(ms, request -> result\): p50 [\d.]+ +p90 [\d.]+ +p99 [\d.]+ +max [\d.]+/);
     expect(existsSync(join(out, 'ex2.render.h5'))).toBe(true);
-  }, 60_000);
+  });
 
   it('connection refused: exit 2 naming the URL', async () => {
     const url = `ws://127.0.0.1:${await freePort()}`;
@@ -140,5 +140,5 @@ describe('xasmap replay', () => {
     const bad = await run(['replay', PARAMS, '--to', server.url, '--token', 'wrong']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/UNAUTHORIZED/);
-  }, 30_000);
+  });
 });

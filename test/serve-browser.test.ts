@@ -132,5 +132,5 @@ describe('serve: live view in headless chromium', () => {
     await c.next((f) => f.type === 'done');
     await waitPage("window.xasmapState.scans.live.state === 'done'", 'the scan to be done on the page');
     expect(pageErrors).toEqual([]);
-  }, 180_000);
+  });
 });

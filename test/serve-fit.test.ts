@@ -217,7 +217,7 @@ describe('xasmap serve: fit frames', () => {
         }
       }
     }
-  }, 240_000);
+  });
 
   it('rejects fits without an energy axis and bad fit settings', async () => {
     const { server, out } = await serve();
@@ -261,7 +261,7 @@ describe('xasmap serve: fit frames', () => {
     expect(e.message).toContain('fit.preedge');
     c.send({ type: 'start', scan: 'bad', ion: 'Ni2+', width: 2, height: 2, energy: high, fit: { preedge: false } });
     expect((await c.next((f) => f.type === 'ready' || f.type === 'error')).type).toBe('ready');
-  }, 60_000);
+  });
 
   /**
    * fit.preedge and fit.edgeStep on a wide scan (12 eV of pre-edge points below the model grid)
@@ -311,7 +311,7 @@ describe('xasmap serve: fit frames', () => {
     expect(se.get('step:0')).toBeLessThan(cleanSe + WITH_TOL);
     expect(se.get('off:1')).toBeGreaterThan(cleanSe + WITHOUT_MARGIN);
     expect(se.get('off:2')).toBeGreaterThan(cleanSe + WITHOUT_MARGIN);
-  }, 240_000);
+  });
 
   it.skipIf(!existsSync('/usr/bin/chromium'))('the live page (headless chromium) shows the fit SE map', async () => {
     const { chromium } = await import('playwright-core');
@@ -351,5 +351,5 @@ describe('xasmap serve: fit frames', () => {
     } finally {
       await browser.close();
     }
-  }, 120_000);
+  });
 });

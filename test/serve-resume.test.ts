@@ -155,7 +155,7 @@ describe('serve: resume after reconnect', () => {
       // pixels render could not compute were never sent: MASKED in the stream's file
       expect(got.flags[p]).toBe(rf & (FLAG.MASKED | FLAG.INVALID_PARAM) ? FLAG.MASKED : rf);
     }
-  }, 180_000);
+  });
 
   it('an orphaned scan is written when the resume timeout passes, and on shutdown', async () => {
     const { server, out } = await serve({ resumeTimeoutMs: 200 });
@@ -184,7 +184,7 @@ describe('serve: resume after reconnect', () => {
     await until(() => s2.server.stats().orphanedScans === 1, 'the scan to be orphaned');
     await s2.server.close();
     expect(Array.from((await readRender(join(s2.out, 'orph.render.h5'))).flags)).toEqual([0, FLAG.MASKED, FLAG.MASKED]);
-  }, 60_000);
+  });
 });
 
 describe('serve: backpressure', () => {
@@ -240,7 +240,7 @@ describe('serve: backpressure', () => {
     expect(done.stats).toMatchObject({ pixels: W * H, received: W * H, computed: W * H, errors: queueFull });
     // no answer arrived twice
     expect(c.frames.filter((f) => f.type === 'result' || f.type === 'error')).toHaveLength(0);
-  }, 120_000);
+  });
 });
 
 function httpGet(url: string): Promise<{ status: number; type: string; body: string }> {
