@@ -34,6 +34,7 @@ mkdir -p data-local
 lines() { sed -e 's/#.*//' "$plan" | awk 'NF'; }
 bad=$(lines | awk '$2 !~ /^[0-9]+$/ || $3 !~ /^[0-9]+$/ || ($4 != "" && $4 !~ /^[0-9]+$/) || ($5 != "" && $5 !~ /^[a-z]+$/) || ($6 != "" && $6 !~ /^[0-9]+(,[0-9]+)*$/) { print $1 }')
 [ -z "$bad" ] || { echo "$plan: bad line for $bad (ION COUNT PER_DIAG [TUNE] [RUN] [SEEDS])" >&2; exit 2; }
+[ -n "${DRY:-}" ] || [ ! -e data-local/rounds.stop ] || { echo "data-local/rounds.stop is left from an earlier run: remove it to start" >&2; exit 2; }
 lane() { # LANE: the ions of every second plan line
   local k=0 status=data-local/rounds-$1.status
   lines | while read -r ion count per tune r seeds; do
